@@ -1,0 +1,13 @@
+"""qarep_det: quantization-friendly YOLOv6-style detectors for MMDetection 3.x.
+
+Importing the package registers its modules in mmdet's registries and makes mmengine
+checkpoints loadable (safely) under torch >= 2.6.
+"""
+from .compat import register_checkpoint_safe_globals
+from .models import *  # noqa: F401,F403  (importing registers the modules)
+from .reparam import reparameterize_model
+from .version import __version__
+
+register_checkpoint_safe_globals()
+
+__all__ = ['reparameterize_model', '__version__']
