@@ -1,0 +1,107 @@
+"""Layers of the YOLOv6 efficient decoupled head (no loss, assigner or post-processing).
+
+Provenance: Li et al., "YOLOv6: A Single-Stage Object Detection Framework for Industrial
+Applications", 2022, Sec. 2.1 (efficient decoupled head: one stem, one cls and one reg conv per
+level, anchor-free); Li et al., "YOLOv6 v3.0: A Full-Scale Reloading", 2023, Sec. 2.3 (M/L
+regress a distribution with DFL, ``reg_max=16``; N/S deploy plain distances, ``reg_max=0``).
+DFL itself is Li et al., "Generalized Focal Loss", NeurIPS 2020, Sec. 3.3. Initialization as the
+official ``Detect.initialize_biases`` (prior probability 1e-2, Lin et al., ICCV 2017, Sec. 4.1).
+"""
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from ..layers.conv import ConvBNAct
+from ..layers.csp_layers import YOLOV6_NORM_CFG, scale_width
+
+
+class DFLIntegral(nn.Module):
+    """Expected distance of a discrete distribution over ``0..reg_max`` for each box side.
+
+    Args:
+        reg_max: Largest bin value; the input has ``4 * (reg_max + 1)`` channels.
+    """
+
+    def __init__(self, reg_max: int) -> None:
+        super().__init__()
+        if reg_max < 1:
+            raise ValueError(f'DFL needs reg_max >= 1, got {reg_max}')
+        self.reg_max = reg_max
+        self.register_buffer('project', torch.linspace(0, reg_max, reg_max + 1), persistent=False)
+
+    def forward(self, bbox_pred: Tensor) -> Tensor:
+        """``(B, 4 * (reg_max + 1), H, W)`` logits -> ``(B, 4, H, W)`` distances in stride units."""
+        b, _, h, w = bbox_pred.shape
+        # (B, 4 * (R + 1), H, W) -> (B, 4, R + 1, H, W): side-major, bins second (official layout)
+        prob = bbox_pred.reshape(b, 4, self.reg_max + 1, h, w).softmax(dim=2)
+        # (B, 4, R + 1, H, W) * (R + 1,) summed over bins -> (B, 4, H, W)
+        return (prob * self.project.view(1, 1, -1, 1, 1)).sum(dim=2)
+
+
+@MODELS.register_module()
+class YOLOv6HeadModule(BaseModule):
+    """Per level: ``stem`` (1x1) -> ``cls_conv`` (3x3) -> ``cls_pred`` (1x1) and
+    ``stem`` -> ``reg_conv`` (3x3) -> ``reg_pred`` (1x1). Anchor-free, one prior per location.
+
+    Args:
+        num_classes: Number of classes (channels of each ``cls_pred``).
+        in_channels: Unscaled widths of the neck features (finest first).
+        widen_factor: Width multiplier applied to ``in_channels``.
+        reg_max: ``0``: ``reg_pred`` outputs 4 distances (v3.0 N/S); ``> 0``: 4 distributions
+            over ``0..reg_max`` (DFL, 16 in v3.0 M/L), turned into distances by :attr:`integral`.
+        prior_prob: Initial foreground probability of the classification bias.
+        norm_cfg: Norm config of the stems and convs.
+        act_cfg: Activation of the stems and convs.
+        init_cfg: mmengine initialization config (applied before the prediction-layer init).
+
+    Attributes:
+        integral: ``DFLIntegral`` if ``reg_max > 0`` else ``nn.Identity``: maps a ``bbox_pred``
+            to ``(B, 4, H, W)`` distances in either case.
+    """
+
+    def __init__(self, num_classes: int = 80, in_channels: Sequence[int] = (128, 256, 512),
+                 widen_factor: float = 1.0, reg_max: int = 16, prior_prob: float = 1e-2,
+                 norm_cfg: dict = YOLOV6_NORM_CFG, act_cfg: Optional[dict] = dict(type='SiLU'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if reg_max < 0:
+            raise ValueError(f'reg_max must be >= 0, got {reg_max}')
+        self.num_classes = num_classes
+        self.in_channels = tuple(scale_width(c, widen_factor) for c in in_channels)
+        self.reg_max = reg_max
+        self.prior_prob = prior_prob
+        conv = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.stems = nn.ModuleList(ConvBNAct(c, c, 1, **conv) for c in self.in_channels)
+        self.cls_convs = nn.ModuleList(ConvBNAct(c, c, 3, **conv) for c in self.in_channels)
+        self.reg_convs = nn.ModuleList(ConvBNAct(c, c, 3, **conv) for c in self.in_channels)
+        self.cls_preds = nn.ModuleList(nn.Conv2d(c, num_classes, 1) for c in self.in_channels)
+        self.reg_preds = nn.ModuleList(nn.Conv2d(c, 4 * (reg_max + 1), 1) for c in self.in_channels)
+        self.integral = DFLIntegral(reg_max) if reg_max > 0 else nn.Identity()
+
+    def init_weights(self) -> None:
+        """``init_cfg`` first, then zero prediction weights, prior-probability cls bias, reg bias 1."""
+        super().init_weights()
+        cls_bias = -math.log((1 - self.prior_prob) / self.prior_prob)
+        with torch.no_grad():
+            for conv in self.cls_preds:
+                conv.weight.zero_()
+                conv.bias.fill_(cls_bias)
+            for conv in self.reg_preds:
+                conv.weight.zero_()
+                conv.bias.fill_(1.0)
+
+    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Neck features -> per level ``cls_scores`` ``(B, num_classes, H, W)`` (logits) and
+        ``bbox_preds`` ``(B, 4 * (reg_max + 1), H, W)``."""
+        if len(feats) != len(self.in_channels):
+            raise ValueError(f'expected {len(self.in_channels)} feature levels, got {len(feats)}')
+        cls_scores, bbox_preds = [], []
+        for i, feat in enumerate(feats):
+            feat = self.stems[i](feat)
+            cls_scores.append(self.cls_preds[i](self.cls_convs[i](feat)))
+            bbox_preds.append(self.reg_preds[i](self.reg_convs[i](feat)))
+        return cls_scores, bbox_preds
