@@ -1,2 +1,3 @@
-from .layers import *  # noqa: F401,F403  (importing registers the modules)
-from . import backbones, dense_heads, necks  # noqa: F401  (importing registers the modules)
+"""Models: importing this package registers every module in mmdet's registries."""
+from . import backbones, dense_heads, detectors, necks, task_modules  # noqa: F401
+from .layers import *  # noqa: F401,F403

@@ -1,0 +1,181 @@
+"""YOLOv6 head: training targets, losses and post-processing around :class:`YOLOv6HeadModule`.
+
+Provenance: Li et al., "YOLOv6 v3.0: A Full-Scale Reloading", 2023, Sec. 2.2-2.3 (ATSS warm-up
+then task-aligned assignment; VariFocal loss for classification, GIoU/SIoU for boxes, DFL for
+M/L; loss weights 1.0 / 2.5 / 0.5; all normalized by the sum of the soft targets). VariFocal loss:
+Zhang et al., "VarifocalNet", CVPR 2021, Sec. 3.2. The layers live in :class:`YOLOv6HeadModule`
+so that fusion and quantization see only them; decoding and NMS here stay in float.
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+from mmdet.models.utils import filter_scores_and_topk
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures.bbox import distance2bbox, get_box_tensor
+from mmdet.utils import InstanceList, OptInstanceList
+from mmengine.config import ConfigDict
+from mmengine.logging import MessageHub
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+
+@MODELS.register_module()
+class YOLOv6Head(BaseDenseHead):
+    """Anchor-free decoupled head of YOLOv6 (targets, losses, predictions).
+
+    Args:
+        head_module: Config of the layers (:class:`YOLOv6HeadModule`).
+        prior_generator: Point generator; one prior per location at offset 0.5.
+        bbox_coder: Kept for mmdet tooling; distances are decoded with ``distance2bbox``.
+        loss_cls: Classification loss on soft targets (``VarifocalLoss``).
+        loss_bbox: IoU-type box loss on xyxy boxes (``GIoULoss`` or ``SIoULoss``).
+        loss_dfl: ``DistributionFocalLoss`` when the head module regresses distributions
+            (``reg_max > 0``), else ``None``.
+        train_cfg: ``initial_epoch``, ``initial_assigner`` (used for the first ``initial_epoch``
+            epochs) and ``assigner``.
+        test_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``max_per_img``, ``min_bbox_size``.
+        init_cfg: mmengine initialization config.
+    """
+
+    def __init__(self, head_module: dict,
+                 prior_generator: dict = dict(type='MlvlPointGenerator', offset=0.5, strides=(8, 16, 32)),
+                 bbox_coder: dict = dict(type='DistancePointBBoxCoder'),
+                 loss_cls: dict = dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0,
+                                       iou_weighted=True, reduction='sum', loss_weight=1.0),
+                 loss_bbox: dict = dict(type='GIoULoss', reduction='sum', loss_weight=2.5),
+                 loss_dfl: Optional[dict] = None, train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.head_module = MODELS.build(head_module)
+        self.num_classes = self.head_module.num_classes
+        self.reg_max = self.head_module.reg_max
+        if (loss_dfl is None) != (self.reg_max == 0):
+            raise ValueError(f'loss_dfl must be given exactly when reg_max > 0 (reg_max={self.reg_max})')
+        self.prior_generator = TASK_UTILS.build(prior_generator)
+        self.bbox_coder = TASK_UTILS.build(bbox_coder)
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.loss_dfl = MODELS.build(loss_dfl) if loss_dfl is not None else None
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        if train_cfg is not None:
+            self.initial_epoch = train_cfg.get('initial_epoch', 0)
+            self.assigner = TASK_UTILS.build(dict(train_cfg['assigner'], num_classes=self.num_classes))
+            initial = train_cfg.get('initial_assigner')
+            self.initial_assigner = (TASK_UTILS.build(dict(initial, num_classes=self.num_classes))
+                                     if initial is not None else None)
+
+    def forward(self, x: Tuple[Tensor, ...]) -> Tuple[List[Tensor], List[Tensor]]:
+        return self.head_module(x)
+
+    def _flatten(self, cls_scores: Sequence[Tensor], bbox_preds: Sequence[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+        """Per-level maps -> ``(B, N, C)`` logits, ``(B, N, 4)`` distances in strides, ``(B, N, 4, R+1)`` logits."""
+        batch = cls_scores[0].shape[0]
+        # (B, C, H, W) -> (B, H*W, C), levels concatenated
+        flat_cls = torch.cat([s.permute(0, 2, 3, 1).reshape(batch, -1, self.num_classes) for s in cls_scores], 1)
+        distances = torch.cat([self.head_module.integral(p).permute(0, 2, 3, 1).reshape(batch, -1, 4)
+                               for p in bbox_preds], 1)
+        # (B, 4 * (R + 1), H, W) -> (B, 4, R + 1, H*W) -> (B, H*W, 4, R + 1)
+        bins = self.reg_max + 1
+        dist_logits = torch.cat([p.reshape(batch, 4, bins, -1).permute(0, 3, 1, 2) for p in bbox_preds], 1)
+        return flat_cls, distances, dist_logits
+
+    def _priors(self, cls_scores: Sequence[Tensor]) -> Tuple[Tensor, List[int]]:
+        """``(N, 4)`` ``[x, y, stride_w, stride_h]`` priors and the number per level."""
+        sizes = [s.shape[-2:] for s in cls_scores]
+        priors = self.prior_generator.grid_priors(sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device,
+                                                  with_stride=True)
+        return torch.cat(priors), [p.shape[0] for p in priors]
+
+    @staticmethod
+    def _pad_gts(batch_gt_instances: InstanceList, device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
+        """Ground truth as ``(B, M, 1)`` labels, ``(B, M, 4)`` boxes and ``(B, M, 1)`` validity."""
+        num = max([len(gt) for gt in batch_gt_instances] + [0])
+        batch = len(batch_gt_instances)
+        labels = torch.zeros(batch, num, 1, device=device)
+        bboxes = torch.zeros(batch, num, 4, device=device)
+        valid = torch.zeros(batch, num, 1, device=device)
+        for i, gt in enumerate(batch_gt_instances):
+            n = len(gt)
+            labels[i, :n, 0] = gt.labels.to(device).float()
+            bboxes[i, :n] = get_box_tensor(gt.bboxes).to(device).float()
+            valid[i, :n] = 1
+        return labels, bboxes, valid
+
+    def _current_assigner(self):
+        epoch = MessageHub.get_current_instance().get_info('epoch')
+        if self.initial_assigner is not None and (epoch or 0) < self.initial_epoch:
+            return self.initial_assigner
+        return self.assigner
+
+    def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor], batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict], batch_gt_instances_ignore: OptInstanceList = None) -> dict:
+        """Losses of a batch: ``loss_cls``, ``loss_bbox`` and (with DFL) ``loss_dfl``."""
+        flat_cls, distances, dist_logits = self._flatten(cls_scores, bbox_preds)
+        priors, num_level_priors = self._priors(cls_scores)
+        points, strides = priors[:, :2], priors[:, 2:3]
+        pred_bboxes = distance2bbox(points, distances * strides)  # (B, N, 4) pixels
+        gt_labels, gt_bboxes, valid = self._pad_gts(batch_gt_instances, flat_cls.device)
+        assigned = self._current_assigner().assign(flat_cls.detach().sigmoid(), pred_bboxes.detach().float(),
+                                                   priors, num_level_priors, gt_labels, gt_bboxes, valid)
+        target_scores = assigned.scores.to(flat_cls.dtype)
+        avg_factor = target_scores.sum().clamp(min=1).item()
+        losses = dict(loss_cls=self.loss_cls(flat_cls.reshape(-1, self.num_classes),
+                                             target_scores.reshape(-1, self.num_classes),
+                                             reduction_override='sum') / avg_factor)
+        fg = assigned.fg_mask
+        weight = target_scores.sum(-1)[fg]  # (P,)
+        if fg.any():
+            # IoU losses are scale-free: compare boxes in stride units as YOLOv6 does.
+            stride_fg = strides.expand(fg.shape[0], -1, -1)[fg]  # (P, 1)
+            target_fg = assigned.bboxes[fg] / stride_fg
+            losses['loss_bbox'] = self.loss_bbox(pred_bboxes[fg] / stride_fg, target_fg, weight=weight,
+                                                 reduction_override='sum') / avg_factor
+            if self.loss_dfl is not None:
+                points_fg = points.expand(fg.shape[0], -1, -1)[fg] / stride_fg
+                ltrb = torch.cat([points_fg - target_fg[:, :2], target_fg[:, 2:] - points_fg], -1)
+                ltrb = ltrb.clamp(0, self.reg_max - 0.01)  # (P, 4) targets in bins
+                losses['loss_dfl'] = self.loss_dfl(dist_logits[fg].reshape(-1, self.reg_max + 1), ltrb.reshape(-1),
+                                                   weight=weight[:, None].expand(-1, 4).reshape(-1) / 4,
+                                                   reduction_override='sum') / avg_factor
+        else:
+            # Keep every parameter in the graph (DDP) with an exact zero.
+            losses['loss_bbox'] = distances.sum() * 0
+            if self.loss_dfl is not None:
+                losses['loss_dfl'] = dist_logits.sum() * 0
+        return losses
+
+    def predict_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
+                        score_factors: Optional[List[Tensor]] = None, batch_img_metas: Optional[List[dict]] = None,
+                        cfg: Optional[ConfigDict] = None, rescale: bool = False, with_nms: bool = True) -> InstanceList:
+        """Decode, filter, (optionally) map back to the original image and NMS, per image.
+
+        A letterbox's ``pad_param`` (``[top, bottom, left, right]``) in the image meta is removed
+        before dividing by ``scale_factor``.
+        """
+        cfg = ConfigDict(self.test_cfg if cfg is None else cfg)
+        flat_cls, distances, _ = self._flatten(cls_scores, bbox_preds)
+        priors, _ = self._priors(cls_scores)
+        bboxes = distance2bbox(priors[:, :2], distances * priors[:, 2:3])  # (B, N, 4)
+        scores = flat_cls.sigmoid()
+        results = []
+        nms_pre = cfg.get('nms_pre', -1)
+        nms_pre = nms_pre if nms_pre > 0 else scores[0].numel()  # -1: keep every candidate
+        for img_scores, img_bboxes, meta in zip(scores, bboxes, batch_img_metas):
+            img_scores, labels, keep, _ = filter_scores_and_topk(img_scores, cfg.get('score_thr', 0.0), nms_pre)
+            img_bboxes = img_bboxes[keep]
+            height, width = meta['img_shape'][:2]
+            img_bboxes[:, 0::2] = img_bboxes[:, 0::2].clamp(0, width)
+            img_bboxes[:, 1::2] = img_bboxes[:, 1::2].clamp(0, height)
+            if rescale:
+                if 'pad_param' in meta:
+                    top, _, left, _ = (float(v) for v in meta['pad_param'])
+                    img_bboxes = img_bboxes - img_bboxes.new_tensor([left, top, left, top])
+                img_bboxes = img_bboxes / img_bboxes.new_tensor(meta['scale_factor']).repeat(2)
+                ori_h, ori_w = meta['ori_shape'][:2]
+                img_bboxes[:, 0::2] = img_bboxes[:, 0::2].clamp(0, ori_w)
+                img_bboxes[:, 1::2] = img_bboxes[:, 1::2].clamp(0, ori_h)
+            result = InstanceData(bboxes=img_bboxes, scores=img_scores, labels=labels)
+            results.append(self._bbox_post_process(result, cfg, rescale=False, with_nms=with_nms, img_meta=meta))
+        return results

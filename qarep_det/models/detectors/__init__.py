@@ -1,0 +1,3 @@
+from .yolov6 import YOLOv6
+
+__all__ = ['YOLOv6']
