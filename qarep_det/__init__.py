@@ -4,6 +4,7 @@ Importing the package registers its modules in mmdet's registries and makes mmen
 checkpoints loadable (safely) under torch >= 2.6.
 """
 from .compat import register_checkpoint_safe_globals
+from . import datasets, engine  # noqa: F401  (importing registers the transforms and hooks)
 from .models import *  # noqa: F401,F403  (importing registers the modules)
 from .reparam import reparameterize_model
 from .version import __version__

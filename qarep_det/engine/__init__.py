@@ -1,0 +1,4 @@
+"""Training-loop extensions (hooks)."""
+from .hooks import ReparamEvalHook
+
+__all__ = ['ReparamEvalHook']

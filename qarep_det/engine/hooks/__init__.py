@@ -1,0 +1,3 @@
+from .reparam_eval_hook import ReparamEvalHook
+
+__all__ = ['ReparamEvalHook']
