@@ -1,2 +1,3 @@
-"""Datasets: the embedded synthetic set, converters to COCO JSON and dataset classes mmdet lacks."""
+"""Datasets: the embedded synthetic set, converters to COCO JSON, transforms and dataset classes mmdet lacks."""
+from . import transforms  # noqa: F401  (importing registers LetterResize and YOLOv6RandomAffine)
 from .synthetic import generate_synthetic_coco  # noqa: F401

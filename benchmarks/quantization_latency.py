@@ -1,0 +1,218 @@
+"""CPU latency of YOLOv6-N/S (QARepVGG-v2 blocks): unfused FP32, fused FP32 and INT8 (x86 backend).
+
+Whole model as mmdet runs it (``predict``: tensor path, decoding and NMS), batch 1, 640x640,
+``--threads`` CPU threads, median of ``--repeats`` runs with the variants interleaved (so a load
+spike on a shared machine hits every variant alike). Each run is split into backbone+neck, head
+layers and post-processing by hooks. INT8 runs with SiLU rewritten as quantized sigmoid * x
+(``silu=quantized``) and with SiLU in float between dequantize/quantize (``silu=float``);
+``torch.profiler`` shows where the INT8 time goes. Writes ``benchmarks/results/
+quantization_latency.{json,md}``.
+
+Weights: the configs' own initialization, BatchNorm statistics measured on synthetic images
+(BN shifted by +1 std, see ``tests/quantization/ptq_testing.py``) and random prediction layers
+(see ``CLS_GAIN``), so activations, calibration ranges and the number of boxes reaching NMS are
+those of a working network; ``score_thr`` is 0.25 (deployment; COCO evaluation's 0.001 makes NMS
+dominate for every variant alike).
+
+Usage: ``python benchmarks/quantization_latency.py [--models n s] [--repeats 15]``
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.profiler import ProfilerActivity, profile
+
+from qarep_det import reparameterize_model
+from qarep_det.datasets.synthetic import render_image
+from qarep_det.quantization import QuantConfig, calibrate, convert_detector, output_sqnr, prepare_detector
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = 640
+FIRST_HEAD_LAYER = 'bbox_head.head_module.stems.0'
+CLS_GAIN = 0.7
+"""Gain of the random classification layers: logits of std ~1 around the prior's -4.6, so that
+about a hundred (prior, class) scores per image pass ``score_thr=0.25``, as for a trained detector."""
+SCORE_THR = 0.25
+
+
+def images(num: int, seed: int) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    batch = np.stack([render_image(rng, (SIZE, SIZE), 6, 0.5)[0] for _ in range(num)])
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255
+
+
+@torch.no_grad()
+def build(name: str, bn_images: torch.Tensor) -> nn.Module:
+    cfg = Config.fromfile(str(ROOT / 'configs' / f'yolov6{name}_qarep.py'))
+    cfg.model.test_cfg.score_thr = SCORE_THR
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    head = model.bbox_head.head_module
+    head.init_weights()
+    for conv, gain in [(c, CLS_GAIN) for c in head.cls_preds] + [(c, 1.0) for c in head.reg_preds]:
+        conv.weight.normal_(0, gain * conv.weight[0].numel() ** -0.5)
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+            m.bias.fill_(1.0)
+    model.train()
+    for batch in bn_images.split(2):
+        model(batch, mode='tensor')
+    return model.eval()
+
+
+class StageTimer:
+    """Marks the start of the head layers and the end of the tensor path of one ``predict`` call."""
+
+    def __init__(self, head_start: nn.Module, path_end: nn.Module) -> None:
+        self.marks = {}
+        head_start.register_forward_pre_hook(lambda *_: self._mark('head_start'))
+        path_end.register_forward_hook(lambda *_: self._mark('path_end'))
+
+    def _mark(self, name: str) -> None:  # hooks must return None (a value would replace the input)
+        self.marks.setdefault(name, time.perf_counter())
+
+    def run(self, model: nn.Module, x: torch.Tensor, samples: list) -> dict:
+        self.marks = {}
+        start = time.perf_counter()
+        model.predict(x, samples)
+        end = time.perf_counter()
+        return dict(total=end - start, backbone_neck=self.marks['head_start'] - start,
+                    head_layers=self.marks['path_end'] - self.marks['head_start'],
+                    post_processing=end - self.marks['path_end'])
+
+
+def sample() -> list:
+    return [DetDataSample(metainfo=dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE), scale_factor=(1., 1.)))]
+
+
+def profile_ops(model: nn.Module, x: torch.Tensor, runs: int = 3) -> list:
+    """Self CPU time per op (ms per run), largest first."""
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(runs):
+            model.predict(x, sample())
+    rows = [(e.key, e.self_cpu_time_total / 1000 / runs, e.count // runs) for e in prof.key_averages()]
+    rows.sort(key=lambda r: -r[1])
+    return [dict(op=k, self_ms=round(t, 3), calls=c) for k, t, c in rows if t > 0.05]
+
+
+def bench_model(name: str, repeats: int, calib_images: int) -> dict:
+    torch.manual_seed(0)
+    calib = images(calib_images, seed=1)
+    model = build(name, calib[:4])
+    fused = reparameterize_model(model)
+    variants = dict(fp32_unfused=model, fp32_fused=fused)
+    sqnr, info = {}, {}
+    for silu in ('quantized', 'float'):
+        prepared = prepare_detector(model, calib[:1], QuantConfig(observer='minmax', backend='x86'), silu=silu)
+        calibrate(prepared, calib.split(1), progress=False)
+        int8 = convert_detector(prepared)
+        variants[f'int8_silu_{silu}'] = int8
+        sqnr[f'int8_silu_{silu}'] = output_sqnr(prepared, int8, [images(2, seed=2)])
+        info = prepared.summary()
+    timers = {k: StageTimer(m.get_submodule(FIRST_HEAD_LAYER), m.bbox_head.head_module) for k, m in
+              variants.items() if k.startswith('fp32')}
+    for key in ('int8_silu_quantized', 'int8_silu_float'):
+        graph = variants[key].tensor_path.graph
+        timers[key] = StageTimer(graph.get_submodule(f'{FIRST_HEAD_LAYER}.reparam_conv'), variants[key].tensor_path)
+    x = images(1, seed=3)
+    with torch.no_grad():
+        candidates = sum(int((c.sigmoid() > SCORE_THR).sum()) for c in fused(x, mode='tensor')[0])
+    samples = defaultdict(list)
+    with torch.no_grad():
+        for key, m in variants.items():  # warm-up (allocators, packed-weight caches, lazy init)
+            for _ in range(3):
+                m.predict(x, sample())
+        for _ in range(repeats):
+            for key, m in variants.items():
+                samples[key].append(timers[key].run(m, x, sample()))
+    results = {}
+    for key, runs in samples.items():
+        stages = {s: 1000 * statistics.median(r[s] for r in runs) for s in runs[0]}
+        totals = sorted(1000 * r['total'] for r in runs)
+        results[key] = dict(median_ms=stages['total'], p25_ms=totals[len(totals) // 4],
+                            p75_ms=totals[(3 * len(totals)) // 4], stages_median_ms=stages)
+    fused_ms = results['fp32_fused']
+    ratios = {k: dict(total=v['median_ms'] / fused_ms['median_ms'],
+                      backbone_neck=v['stages_median_ms']['backbone_neck'] / fused_ms['stages_median_ms']['backbone_neck'],
+                      head_layers=v['stages_median_ms']['head_layers'] / fused_ms['stages_median_ms']['head_layers'])
+              for k, v in results.items()}
+    profiles = {k: profile_ops(variants[k], x)[:15] for k in ('fp32_fused', 'int8_silu_quantized', 'int8_silu_float')}
+    return dict(params_fused=sum(p.numel() for p in fused.parameters()), nms_candidates_fp32=candidates, quantization=dict(
+        graph=info['graph'], num_layers=info['num_layers'], per_tensor_weight_layers=info['per_tensor_weight_layers']),
+        latency=results, ratio_to_fused_fp32=ratios, sqnr_db=sqnr, profile=profiles)
+
+
+def markdown(report: dict) -> str:
+    lines = ['# INT8 latency (CPU, torch.ao FX, x86 backend)', '',
+             f"{report['machine']['cpu']}, {report['settings']['threads']} threads, batch 1, {SIZE}x{SIZE}, "
+             f"median of {report['settings']['repeats']} interleaved runs; torch {report['machine']['torch']}; "
+             f"load average before / after: {report['machine']['load_before']} / {report['machine']['load_after']}.",
+             '', 'Target (issue 4): INT8 <= 0.4x fused FP32.', '']
+    for name, r in report['models'].items():
+        lines += [f'## YOLOv6-{name.upper()} (QARepVGG-v2, {r["params_fused"] / 1e6:.2f} M fused params, '
+                  f'{r["nms_candidates_fp32"]} scores > {SCORE_THR} in FP32)', '',
+                  '| variant | total ms (p25-p75) | backbone+neck ms | head layers ms | post-proc ms | '
+                  'total / fused FP32 | backbone+neck ratio | head ratio | output SQNR dB |',
+                  '|---|---|---|---|---|---|---|---|---|']
+        for key, v in r['latency'].items():
+            s, q = v['stages_median_ms'], r['ratio_to_fused_fp32'][key]
+            sqnr = r['sqnr_db'].get(key, {}).get('all')
+            lines.append(f"| {key} | {v['median_ms']:.1f} ({v['p25_ms']:.1f}-{v['p75_ms']:.1f}) | "
+                         f"{s['backbone_neck']:.1f} | {s['head_layers']:.1f} | {s['post_processing']:.1f} | "
+                         f"{q['total']:.2f} | {q['backbone_neck']:.2f} | {q['head_layers']:.2f} | "
+                         f"{'' if sqnr is None else f'{sqnr:.1f}'} |")
+        for key, rows in r['profile'].items():
+            lines += ['', f'Top ops, {key} (self CPU ms per run):', '', '| op | ms | calls |', '|---|---|---|']
+            lines += [f"| `{row['op']}` | {row['self_ms']:.2f} | {row['calls']} |" for row in rows[:10]]
+        lines.append('')
+    return '\n'.join(lines) + '\n'
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--models', nargs='+', default=['n', 's'], choices=['n', 's', 'm'])
+    parser.add_argument('--repeats', type=int, default=15)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--calib-images', type=int, default=8)
+    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'quantization_latency'))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    init_default_scope('mmdet')
+    cpu = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines()
+                if line.startswith('model name')), platform.processor())
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    models = {}
+    for name in args.models:
+        print(f'yolov6{name} ...', file=sys.stderr)
+        models[name] = bench_model(name, args.repeats, args.calib_images)
+    report = dict(machine=dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__, load_before=load_before,
+                               load_after=[round(v, 2) for v in os.getloadavg()]),
+                  settings=dict(threads=args.threads, repeats=args.repeats, size=SIZE, batch=1, backend='x86',
+                                observer='minmax', calib_images=args.calib_images, score_thr=SCORE_THR),
+                  models=models)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix('.json').write_text(json.dumps(report, indent=1))
+    out.with_suffix('.md').write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""One evaluation loop for every model variant (FP32, fused FP32, INT8), and the fusion check.
+
+The metric is the config's own evaluator (``CocoMetric`` for detection), so the same loop serves
+any task the config describes. Each image is loaded once and passed through every variant.
+"""
+import copy
+import statistics
+import time
+from typing import Dict, Iterable, List
+
+import torch
+from mmdet.registry import METRICS
+from mmengine.config import Config
+from mmengine.evaluator import Evaluator
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+
+# All 12 COCO statistics, as CocoMetric names them (it logs only the six mAPs by default).
+COCO_METRIC_ITEMS = ['mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l',
+                     'AR@100', 'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000']
+
+
+def build_evaluator(cfg: Config, metainfo: dict) -> Evaluator:
+    """The config's validation evaluator; a ``CocoMetric`` reports all 12 COCO statistics."""
+    metrics = copy.deepcopy(cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else [cfg.val_evaluator])
+    for metric in metrics:
+        if metric.get('type') == 'CocoMetric' and metric.get('metric_items') is None:
+            metric['metric_items'] = COCO_METRIC_ITEMS
+    evaluator = Evaluator([METRICS.build(m) for m in metrics])
+    evaluator.dataset_meta = metainfo
+    return evaluator
+
+
+@torch.no_grad()
+def evaluate_variants(variants: Dict[str, nn.Module], loader: DataLoader, cfg: Config, metainfo: dict,
+                      progress: bool = True) -> Dict[str, Dict[str, float]]:
+    """Metrics of every variant on ``loader``'s images (keys as mmdet logs them, e.g. ``coco/bbox_mAP``)."""
+    evaluators = {name: build_evaluator(cfg, metainfo) for name in variants}
+    for batch in tqdm(loader, desc=f'evaluating {", ".join(variants)}', disable=not progress, unit='batch'):
+        for name, model in variants.items():
+            evaluators[name].process(data_samples=model.test_step(batch), data_batch=batch)
+    return {name: {k: float(v) for k, v in evaluator.evaluate(len(loader.dataset)).items()}
+            for name, evaluator in evaluators.items()}
+
+
+def _tensors(outputs) -> List[Tensor]:
+    if isinstance(outputs, Tensor):
+        return [outputs]
+    return [t for item in outputs for t in _tensors(item)]
+
+
+@torch.no_grad()
+def max_abs_difference(reference: nn.Module, candidate: nn.Module, batches: Iterable[dict]) -> float:
+    """Largest absolute difference of the raw head outputs (``mode='tensor'``) on real batches."""
+    worst = 0.0
+    for batch in batches:
+        data = reference.data_preprocessor(batch, False)
+        expected = _tensors(reference(data['inputs'], data['data_samples'], mode='tensor'))
+        actual = _tensors(candidate(data['inputs'], data['data_samples'], mode='tensor'))
+        worst = max([worst] + [(a - e).abs().max().item() for a, e in zip(actual, expected)])
+    return worst
+
+
+@torch.no_grad()
+def latency_ms(model: nn.Module, batch: dict, warmup: int = 3, repeats: int = 10) -> float:
+    """Median wall time of ``test_step`` on one batch (pre-processing, network, decoding, NMS)."""
+    for _ in range(warmup):
+        model.test_step(batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.test_step(batch)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)

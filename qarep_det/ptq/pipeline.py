@@ -1,0 +1,163 @@
+"""The PTQ pipeline behind ``tools/ptq.py``: checkpoint -> fused FP32 -> INT8, evaluated side by side.
+
+Data flow (DESIGN.md): safe load -> config (checkpoint meta or ``--config``) -> model (EMA weights
+when EMA was used) -> ``reparameterize_model`` -> fused == unfused on real validation images ->
+prepare the tensor path -> calibrate on training images through the test pipeline -> convert ->
+one evaluation loop for every variant with the config's own evaluator -> latency -> report.
+"""
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from .. import quantization as q
+from ..reparam import reparameterize_model
+from .data import calibration_dataloader, eval_dataloader
+from .evaluation import evaluate_variants, latency_ms, max_abs_difference
+from .loading import PTQInputError, build_model, check_classes, load_checkpoint, load_config
+from .report import StagedOutputDir, metrics_table, write_json
+
+
+class FusionCheckError(Exception):
+    """The fused model does not reproduce the unfused one: the run stops."""
+
+
+@dataclass
+class PTQOptions:
+    """What ``tools/ptq.py`` was asked to do (see its ``--help``)."""
+
+    checkpoint: str
+    out: str
+    config: Optional[str] = None
+    int8: bool = False
+    calib_images: int = 256
+    observer: str = 'minmax'
+    backend: str = 'x86'
+    skip_layers: Sequence[str] = ()
+    sensitivity: bool = False
+    cfg_options: Sequence[str] = ()
+    fusion_tolerance: float = 1e-4
+    check_images: int = 4
+    max_eval_images: Optional[int] = None
+    latency_repeats: int = 10
+    progress: bool = True
+    seed: int = 0
+    auto_skip: Optional[int] = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        explicit = [s for s in self.skip_layers if not s.startswith('auto:')]
+        auto = [s for s in self.skip_layers if s.startswith('auto:')]
+        if auto:
+            value = auto[0].split(':', 1)[1]
+            if len(auto) > 1 or explicit or not value.isdigit():
+                raise PTQInputError('--skip-layers takes layer names or a single auto:K (K a whole number)')
+            self.auto_skip = int(value)
+        self.skip_layers = tuple(explicit)
+
+
+def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfig':
+    try:
+        return q.QuantConfig(observer=opts.observer, backend=opts.backend, skip_layers=tuple(skip_layers))
+    except ValueError as exc:
+        raise PTQInputError(str(exc)) from None
+
+
+def _quantize(opts: PTQOptions, cfg: Config, fused: torch.nn.Module, example: torch.Tensor, calib_loader,
+              out: Path) -> dict:
+    """Prepare, calibrate (once more with the auto-skipped layers if asked), convert, diagnose, save."""
+    prepared = q.prepare_detector(fused, example, _quant_config(opts, opts.skip_layers))
+    unknown = sorted(set(opts.skip_layers) - set(prepared.layer_names))
+    if unknown:
+        raise PTQInputError(f'--skip-layers names no layer of the tensor path: {", ".join(unknown)} '
+                            f'(layers are named like {prepared.layer_names[0]})')
+    q.calibrate(prepared, calib_loader, progress=opts.progress)
+    probe = list(itertools.islice(calib_loader, 2))
+    result = dict(sensitivity=None)
+    if opts.sensitivity or opts.auto_skip is not None:
+        result['sensitivity'] = q.layer_sensitivity(prepared, probe)
+        q.plot_sensitivity(result['sensitivity'], out / 'sensitivity.png', top=30)
+    if opts.auto_skip:
+        skip = list(opts.skip_layers) + q.auto_skip_layers(result['sensitivity'], opts.auto_skip)
+        prepared = q.prepare_detector(fused, example, _quant_config(opts, skip))
+        q.calibrate(prepared, calib_loader, progress=opts.progress)
+    int8 = q.convert_detector(prepared)
+    weights = q.weight_stats(prepared.float_path)
+    ranges = q.activation_ranges(prepared)
+    layers = q.layer_sqnr(prepared, int8, probe)
+    q.plot_weight_stats({'fp32_fused': weights}, out / 'weight_stats.png')
+    q.plot_activation_ranges(ranges, out / 'activation_ranges.png')
+    q.plot_layer_sqnr({'int8': layers}, out / 'layer_sqnr.png')
+    q.save_quantized(int8, out, cfg.model, example)
+    (out / 'config.py').write_text(cfg.pretty_text)
+    result.update(model=int8, prepared=prepared.summary(), output_sqnr_db=q.output_sqnr(prepared, int8, probe),
+                  layer_sqnr_db=layers, weight_stats=weights, activation_ranges=ranges)
+    return result
+
+
+def _fusion_check(opts: PTQOptions, model: torch.nn.Module, fused: torch.nn.Module, loader) -> Dict[str, float]:
+    batches = list(itertools.islice(loader, opts.check_images))
+    with torch.no_grad():
+        data = model.data_preprocessor(batches[0], False)
+        scale = max(t.abs().max().item() for t in torch.utils._pytree.tree_leaves(
+            model(data['inputs'], data['data_samples'], mode='tensor')))
+    diff = max_abs_difference(model, fused, batches)
+    relative = diff / max(scale, 1e-12)
+    if relative > opts.fusion_tolerance:
+        raise FusionCheckError(f'the fused model differs from the unfused one by {diff:.3g} (relative {relative:.3g} '
+                               f'> tolerance {opts.fusion_tolerance:g}) on {len(batches)} validation images')
+    return dict(max_abs_diff=diff, relative=relative, images=len(batches))
+
+
+def run_ptq(opts: PTQOptions) -> dict:
+    """Run the whole pipeline; returns the report (also written to ``opts.out``).
+
+    Raises:
+        PTQInputError: Bad input (checkpoint, config, data, backend, output folder).
+        FusionCheckError: Fusion changed the model's outputs beyond the tolerance.
+    """
+    staged = StagedOutputDir(opts.out)  # refuses a folder that already holds a report, before any work
+    if opts.int8:
+        _quant_config(opts, ())  # an unavailable backend or unknown observer fails now, not after an hour
+    checkpoint = load_checkpoint(opts.checkpoint)
+    cfg = load_config(checkpoint, opts.config, opts.cfg_options)
+    model = build_model(cfg, checkpoint)
+    loader, dataset = eval_dataloader(cfg)
+    check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
+    if opts.max_eval_images:
+        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(min(opts.max_eval_images,
+                                                                                      len(dataset)))),
+                                             batch_size=1, collate_fn=loader.collate_fn)
+    calib_loader, num_calib = calibration_dataloader(cfg, opts.calib_images, opts.seed) if opts.int8 else (None, 0)
+    with staged as out:
+        fused = reparameterize_model(model)
+        fusion = _fusion_check(opts, model, fused, loader)
+        print_log(f'fused == unfused: max abs diff {fusion["max_abs_diff"]:.3g}', logger='current')
+        variants = dict(fp32=model, fp32_fused=fused)
+        quant = {}
+        if opts.int8:
+            example = model.data_preprocessor(next(iter(loader)), False)['inputs']
+            quant = _quantize(opts, cfg, fused, example, calib_loader, out)
+            variants['int8'] = quant.pop('model')
+        metrics = evaluate_variants(variants, loader, cfg, dataset.metainfo, progress=opts.progress)
+        timing_batch = next(iter(loader))
+        latency = {name: latency_ms(m, timing_batch, repeats=opts.latency_repeats) for name, m in variants.items()}
+        report = dict(checkpoint=str(opts.checkpoint), models=metrics, latency_ms=latency,
+                      fusion_max_abs_diff=fusion['max_abs_diff'], fusion_check=fusion,
+                      calibration=dict(images=num_calib, split='train', pipeline='test', seed=opts.seed,
+                                       observer=opts.observer, backend=opts.backend) if opts.int8 else None,
+                      skipped_layers=quant.get('prepared', {}).get('config', {}).get('skip_layers', []),
+                      **quant)
+        lines = ['# PTQ report', '', f'checkpoint: `{opts.checkpoint}`', ''] + metrics_table(metrics, latency)
+        lines += ['', f'fused vs unfused max abs difference: {fusion["max_abs_diff"]:.3g}']
+        if opts.int8:
+            lines += [f'INT8 output SQNR: {quant["output_sqnr_db"]["all"]:.1f} dB',
+                      f'layers kept in float: {", ".join(report["skipped_layers"]) or "none"}',
+                      f'per-tensor weights (transposed convs): '
+                      f'{", ".join(quant["prepared"]["per_tensor_weight_layers"]) or "none"}']
+        (out / 'report.md').write_text('\n'.join(lines) + '\n')
+        write_json(out / 'report.json', report)
+    return report

@@ -1,0 +1,66 @@
+"""INT8 post-training quantization of re-parameterized detectors (torch.ao FX, CPU backends).
+
+This subpackage is the only part of ``qarep_det`` that imports ``torch.ao``; the FX-specific calls
+sit in ``_backend.py`` so a move to PT2E changes that file. torch.ao's deprecation warnings are
+silenced inside these functions only. Importing it changes no global state.
+
+Workflow (``tools/ptq.py`` runs it on a trained checkpoint)::
+
+    from qarep_det.quantization import (QuantConfig, prepare_detector, calibrate, convert_detector,
+                                        save_quantized, load_quantized)
+    prepared = prepare_detector(model, example_images, QuantConfig(observer='mae', backend='x86'))
+    calibrate(prepared, calibration_batches)            # tensors or dataloader batches
+    int8 = convert_detector(prepared)                   # int8.predict(inputs, data_samples) as mmdet
+    save_quantized(int8, 'work_dirs/ptq', cfg.model, example_images)  # model_int8.pt + quant_params.json
+    int8 = load_quantized('work_dirs/ptq/model_int8.pt')                # no backbone/neck/loss code needed
+
+What is quantized: ``prepare_detector`` fuses a copy of the model (``reparameterize_model``; FX
+folds any conv-BN left), then for a ``YOLOv6Head`` detector traces backbone + neck +
+``bbox_head.head_module`` as one graph (no dequantize/quantize between them) and for any other
+single-stage detector backbone + neck (the head layers stay float). Conv+ReLU are fused; SiLU is
+rewritten as quantized ``sigmoid`` * ``x`` (``silu='quantized'``) or left in float between a
+dequantize and a quantize (``silu='float'``). Decoding (DFL integral), priors and NMS stay in the
+mmdet head, in float. Weights: int8 per-channel symmetric (transposed convs per-tensor, listed
+in ``PreparedDetector.per_tensor_weight_layers``); activations: uint8 per-tensor affine.
+
+Public API:
+
+* ``QuantConfig(observer='minmax', backend='x86', skip_layers=(), reduce_range=False,
+  observer_kwargs={})``: the recipe; ``ValueError`` for an unknown observer or a backend this
+  torch lacks. ``build_qconfig_mapping(observer, backend, skip_layers, reduce_range, **kw)``: its
+  torch.ao ``QConfigMapping``. ``supported_backends()``, ``OBSERVERS``.
+* Observers (``torch.ao.quantization.observer`` subclasses, usable in any ``QConfig``):
+  ``minmax``, ``histogram`` (torch.ao's), ``PercentileObserver`` (``percentile``),
+  ``MAEObserver`` (``mae``); ``activation_observer(name, quant_min, quant_max, **kw)``.
+* ``prepare_detector(model, example_inputs, config=QuantConfig(), silu='quantized')
+  -> PreparedDetector`` (``layer_names``, ``quantized_layers``, ``per_tensor_weight_layers``,
+  ``float_layers``, ``float_forward(images)``, ``summary()``).
+* ``calibrate(prepared, batches, progress=True) -> int`` (images seen).
+* ``convert_detector(prepared) -> QuantizedDetector`` (an mmdet ``BaseDetector``: ``predict``,
+  ``forward(mode='predict'|'tensor')``, ``test_step``).
+* ``save_quantized(detector, out_dir, model_cfg, example_inputs) -> {'model', 'params'}``,
+  ``load_quantized(path) -> QuantizedDetector``, ``quantization_params(detector) -> dict``.
+* Diagnostics (JSON-able dicts): ``weight_stats(module)``, ``activation_ranges(prepared)``,
+  ``output_sqnr(prepared, quantized, batches)``, ``layer_sqnr(prepared, quantized, batches)``.
+* ``layer_sensitivity(prepared, batches, layers=None) -> [{'layer', 'sqnr_db'}]`` (most
+  sensitive first), ``auto_skip_layers(sensitivity, k) -> [names]`` (``--skip-layers auto:K``).
+* PNG figures: ``plot_weight_stats``, ``plot_activation_ranges``, ``plot_layer_sqnr``,
+  ``plot_sensitivity``.
+"""
+from ._backend import supported_backends
+from .convert import QuantizedDetector, convert_detector
+from .diagnostics import activation_ranges, layer_sqnr, output_sqnr, weight_stats
+from .export import load_quantized, quantization_params, save_quantized
+from .observers import OBSERVERS, MAEObserver, PercentileObserver, activation_observer
+from .plots import plot_activation_ranges, plot_layer_sqnr, plot_sensitivity, plot_weight_stats
+from .prepare import SILU_MODES, PreparedDetector, calibrate, prepare_detector
+from .qconfig import QuantConfig, build_qconfig_mapping
+from .sensitivity import auto_skip_layers, layer_sensitivity
+
+__all__ = [
+    'OBSERVERS', 'SILU_MODES', 'MAEObserver', 'PercentileObserver', 'PreparedDetector', 'QuantConfig',
+    'QuantizedDetector', 'activation_observer', 'activation_ranges', 'auto_skip_layers', 'build_qconfig_mapping',
+    'calibrate', 'convert_detector', 'layer_sensitivity', 'layer_sqnr', 'load_quantized', 'output_sqnr',
+    'plot_activation_ranges', 'plot_layer_sqnr', 'plot_sensitivity', 'plot_weight_stats', 'prepare_detector',
+    'quantization_params', 'save_quantized', 'supported_backends', 'weight_stats'
+]

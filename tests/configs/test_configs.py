@@ -1,0 +1,195 @@
+"""Every config loads; the YOLOv6 configs hold the official (or their documented) settings.
+
+Official values: meituan/YOLOv6 v3.0 ``configs/yolov6{n,s,m,l}.py`` (solver, data_aug, head) and
+its trainer (warm-up 3 epochs, momentum 0.8 -> 0.937, cosine to lrf = 0.01, EMA decay 0.9999).
+"""
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import pytest
+from mmengine.config import Config
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
+ALL_CONFIGS = sorted(str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py'))
+
+
+class Expected(NamedTuple):
+    block: str
+    backbone: str
+    widen: float
+    deepen: float
+    reg_max: int
+    loss_bbox: str
+    lr: float
+    max_epochs: int
+    num_classes: int = 80
+
+
+N, S = dict(widen=0.25, deepen=0.33), dict(widen=0.5, deepen=0.33)
+N_COCO = dict(backbone='EfficientRep', reg_max=0, loss_bbox='SIoULoss', lr=0.02, max_epochs=300, **N)
+S_COCO = dict(backbone='EfficientRep', reg_max=0, loss_bbox='GIoULoss', lr=0.01, max_epochs=300, **S)
+M_COCO = dict(backbone='CSPBepBackbone', widen=0.75, deepen=0.6, reg_max=16, loss_bbox='GIoULoss', lr=0.01,
+              max_epochs=300)
+N_BCCD = dict(N_COCO, lr=0.01, max_epochs=40, num_classes=3)
+N_SYNTHETIC = dict(N_COCO, lr=0.02, max_epochs=15, num_classes=3)
+EXPECTED = {
+    'yolov6n_qarep.py': Expected('QARepVGGBlockV2', **N_COCO),
+    'yolov6n_qarep_v1.py': Expected('QARepVGGBlock', **N_COCO),
+    'yolov6n_repvgg.py': Expected('RepVGGBlock', **N_COCO),
+    'yolov6s_qarep.py': Expected('QARepVGGBlockV2', **S_COCO),
+    'yolov6s_repvgg.py': Expected('RepVGGBlock', **S_COCO),
+    'yolov6m_qarep.py': Expected('QARepVGGBlockV2', **M_COCO),
+    'yolov6m_repvgg.py': Expected('RepVGGBlock', **M_COCO),
+    'yolov6l.py': Expected('ConvBNAct', **dict(M_COCO, widen=1.0, deepen=1.0)),
+    'bccd/yolov6n_qarep_bccd.py': Expected('QARepVGGBlockV2', **N_BCCD),
+    'bccd/yolov6n_repvgg_bccd.py': Expected('RepVGGBlock', **N_BCCD),
+    'synthetic/yolov6n_qarep_synthetic.py': Expected('QARepVGGBlockV2', **N_SYNTHETIC),
+    'synthetic/yolov6n_repvgg_synthetic.py': Expected('RepVGGBlock', **N_SYNTHETIC),
+}
+COCO_CONFIGS = [name for name in EXPECTED if '/' not in name]
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> Config:
+    """The loaded config (cached: the tests only read it)."""
+    return Config.fromfile(str(CONFIG_DIR / name))
+
+
+def types(pipeline) -> list:
+    return [t['type'] for t in pipeline]
+
+
+def find(pipeline, type_name: str) -> Optional[dict]:
+    return next((t for t in pipeline if t['type'] == type_name), None)
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_every_config_loads(name: str) -> None:
+    cfg = load(name)
+    if not name.startswith('_base_/'):
+        assert cfg.default_scope == 'mmdet'
+        assert 'qarep_det' in cfg.custom_imports['imports'] and cfg.model.type in ('YOLOv6', 'RetinaNet')
+
+
+def test_every_yolov6_config_is_listed_here() -> None:
+    listed = [n for n in ALL_CONFIGS if not n.startswith('_base_/') and load(n).model.type == 'YOLOv6']
+    assert sorted(listed) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_yolov6_model_optimizer_and_epochs(name: str) -> None:
+    cfg, exp = load(name), EXPECTED[name]
+    model = cfg.model
+    assert model.backbone.type == exp.backbone
+    assert model.neck.type == {'EfficientRep': 'RepBiFPANNeck', 'CSPBepBackbone': 'CSPRepBiFPANNeck'}[exp.backbone]
+    assert model.backbone.block_cfg.type == model.neck.block_cfg.type == exp.block
+    head = model.bbox_head.head_module
+    assert model.backbone.widen_factor == model.neck.widen_factor == head.widen_factor == exp.widen
+    assert model.backbone.deepen_factor == model.neck.deepen_factor == exp.deepen
+    assert head.num_classes == exp.num_classes and head.reg_max == exp.reg_max
+    assert model.bbox_head.loss_cls == dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0,
+                                            iou_weighted=True, reduction='sum', loss_weight=1.0)
+    assert model.bbox_head.loss_bbox == dict(type=exp.loss_bbox, reduction='sum', loss_weight=2.5)
+    expected_dfl = dict(type='DistributionFocalLoss', reduction='sum', loss_weight=0.5) if exp.reg_max else None
+    assert model.bbox_head.loss_dfl == expected_dfl
+    assert model.train_cfg.assigner == dict(type='BatchTaskAlignedAssigner', topk=13, alpha=1.0, beta=6.0)
+    assert model.train_cfg.initial_epoch == 0
+    assert model.test_cfg.nms.iou_threshold == 0.65 and model.test_cfg.max_per_img == 300
+    assert model.data_preprocessor.std == [255.] * 3 and model.data_preprocessor.bgr_to_rgb
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay, optimizer.nesterov) == (
+        'SGD', exp.lr, 0.937, 5e-4, True)
+    assert cfg.optim_wrapper.paramwise_cfg == dict(norm_decay_mult=0., bias_decay_mult=0.)
+    assert cfg.train_cfg.max_epochs == exp.max_epochs
+    ema = next(h for h in cfg.custom_hooks if h.type == 'EMAHook')
+    assert ema.ema_type == 'ExpMomentumEMA' and ema.momentum == 1e-4 and ema.update_buffers
+
+
+def test_yolov6l_uses_silu_conv_blocks_and_half_csp() -> None:
+    model = load('yolov6l.py').model
+    assert model.backbone.block_cfg == model.neck.block_cfg == dict(type='ConvBNAct', act_cfg=dict(type='SiLU'))
+    assert model.backbone.act_cfg == model.neck.csp_act_cfg == dict(type='SiLU')
+    assert model.backbone.csp_e == model.neck.csp_e == 0.5
+    assert load('yolov6m_qarep.py').model.backbone.csp_e == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize('name', COCO_CONFIGS)
+def test_coco_schedule_data_and_runtime(name: str) -> None:
+    cfg = load(name)
+    warmup, momentum, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.begin, warmup.end, warmup.by_epoch, warmup.convert_to_iter_based) == (
+        'LinearLR', 0, 3, True, True)
+    assert momentum.type == 'LinearMomentum' and momentum.start_factor * 0.937 == pytest.approx(0.8)
+    assert (cosine.type, cosine.eta_min_ratio, cosine.begin, cosine.end, cosine.T_max) == (
+        'CosineAnnealingLR', 0.01, 3, 300, 297)
+    assert cfg.train_cfg.val_interval == 10 and cfg.default_hooks.checkpoint.interval == 10
+    switch = next(h for h in cfg.custom_hooks if h.type == 'YOLOXModeSwitchHook')
+    assert switch.num_last_epochs == 15 and tuple(switch.skip_type_keys) == ('Mosaic',)
+    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=256) and cfg.sync_bn == 'torch'
+    loader = cfg.train_dataloader
+    assert (loader.batch_size, loader.num_workers) == (32, 8)
+    assert loader.dataset.type == 'MultiImageMixDataset' and loader.dataset.dataset.data_root == 'data/coco/'
+    pipeline = loader.dataset.pipeline
+    assert types(pipeline) == ['Mosaic', 'LetterResize', 'YOLOv6RandomAffine', 'YOLOXHSVRandomAug', 'RandomFlip',
+                               'PackDetInputs']
+    affine = find(pipeline, 'YOLOv6RandomAffine')
+    assert tuple(affine.border) == (-320, -320) and affine.max_translate_ratio == 0.1
+    assert affine.max_rotate_degree == affine.max_shear_degree == 0
+    # official data_aug scale: 0.5 (N/S), 0.9 (M/L)
+    assert tuple(affine.scaling_ratio_range) == ((0.1, 1.9) if 'CSPBep' in cfg.model.backbone.type else (0.5, 1.5))
+    assert tuple(find(pipeline, 'LetterResize').scale) == (1280, 1280)
+    assert cfg.val_evaluator.type == 'CocoMetric' and cfg.val_evaluator.metric == 'bbox'
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_evaluation_letterboxes_to_the_training_size_and_packs_pad_param(name: str) -> None:
+    cfg = load(name)
+    size = {'bccd': 416, 'synthetic': 256}.get(name.split('/')[0], 640)
+    for loader in (cfg.val_dataloader, cfg.test_dataloader):
+        pipeline = loader.dataset.pipeline
+        assert types(pipeline) == ['LoadImageFromFile', 'LetterResize', 'LoadAnnotations', 'PackDetInputs']
+        letter = find(pipeline, 'LetterResize')
+        assert tuple(letter.scale) == (size, size) and letter.pad_val == 114 and letter.get('allow_scale_up', True)
+        assert {'pad_param', 'scale_factor', 'ori_shape', 'img_id'} <= set(find(pipeline, 'PackDetInputs').meta_keys)
+
+
+def test_bccd_splits_schedule_and_runtime() -> None:
+    cfg = load('bccd/yolov6n_qarep_bccd.py')
+    inner = cfg.train_dataloader.dataset.dataset
+    assert inner.ann_file == 'annotations/instances_train.json' and inner.data_root == 'data/bccd/'
+    assert cfg.val_dataloader.dataset.ann_file == 'annotations/instances_val.json'
+    assert cfg.test_dataloader.dataset.ann_file == 'annotations/instances_test.json'
+    assert cfg.test_evaluator.ann_file == 'data/bccd/annotations/instances_test.json'
+    for dataset in (inner, cfg.val_dataloader.dataset, cfg.test_dataloader.dataset):
+        assert dataset.metainfo.classes == ('RBC', 'WBC', 'Platelets') and dataset.data_prefix == dict(img='')
+    assert (cfg.train_dataloader.batch_size, cfg.train_dataloader.num_workers) == (8, 2)
+    mosaic = find(cfg.train_dataloader.dataset.pipeline, 'Mosaic')
+    assert mosaic.prob == 0.5 and tuple(mosaic.img_scale) == (416, 416)
+    warmup, _, cosine = cfg.param_scheduler
+    assert (warmup.end, cosine.begin, cosine.end) == (8, 8, 40)  # 8 epochs = 208 iterations of batch 8
+    assert cfg.train_cfg.val_interval == 5 and cfg.sync_bn is None
+    assert [h.type for h in cfg.custom_hooks] == ['EMAHook']
+
+
+def test_synthetic_data_schedule_and_runtime() -> None:
+    cfg = load('synthetic/yolov6n_qarep_synthetic.py')
+    dataset = cfg.train_dataloader.dataset
+    assert dataset.type == 'CocoDataset' and dataset.data_root == 'data/synthetic/'
+    assert dataset.data_prefix == dict(img='train/') and cfg.val_dataloader.dataset.data_prefix == dict(img='val/')
+    assert dataset.metainfo.classes == ('circle', 'square', 'triangle')
+    assert 'Mosaic' not in types(dataset.pipeline) and cfg.train_dataloader.batch_size == 8
+    assert cfg.train_cfg.val_interval == cfg.train_cfg.max_epochs == 15
+    assert cfg.param_scheduler[0].end == 2 and cfg.sync_bn is None
+
+
+@pytest.mark.parametrize('name', ['yolov6n_repvgg.py', 'yolov6s_repvgg.py', 'yolov6m_repvgg.py', 'yolov6n_qarep_v1.py',
+                                  'bccd/yolov6n_repvgg_bccd.py', 'synthetic/yolov6n_repvgg_synthetic.py'])
+def test_variants_differ_from_their_base_only_by_the_block(name: str) -> None:
+    cfg = load(name).to_dict()
+    base = load(name.replace('_repvgg', '_qarep').replace('_qarep_v1', '_qarep')).to_dict()
+    for c in (cfg, base):
+        c.pop('block_cfg')
+        for part in ('backbone', 'neck'):
+            c['model'][part].pop('block_cfg')
+    assert cfg == base

@@ -1,0 +1,156 @@
+"""tools/train.py and tools/test.py: argument handling, one-line errors, and a real train -> test run."""
+import importlib.util
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from qarep_det.datasets.synthetic import generate_synthetic_coco
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SYNTHETIC = 'configs/synthetic/yolov6n_qarep_synthetic.py'
+
+
+def load_tool(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f'qarep_tool_{name}', REPO_ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train_tool, test_tool = load_tool('train'), load_tool('test')
+
+
+def one_line_error(capsys, prog: str) -> str:
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith(f'{prog}: error: ') and 'Traceback' not in err
+    return err
+
+
+def test_test_fused_adds_the_reparam_eval_hook_for_testing_only(tmp_path: Path) -> None:
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'')
+    cfg = test_tool.build_config(test_tool.parse_args([SYNTHETIC, str(checkpoint), '--fused']))
+    assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'ReparamEvalHook']
+    assert cfg.custom_hooks[-1] == dict(type='ReparamEvalHook', validate=False, test=True)
+    assert cfg.load_from == str(checkpoint) and cfg.work_dir == str(Path('work_dirs') / 'yolov6n_qarep_synthetic')
+    plain = test_tool.build_config(test_tool.parse_args([SYNTHETIC, str(checkpoint)]))
+    assert [h['type'] for h in plain.custom_hooks] == ['EMAHook']
+
+
+def test_train_arguments_set_work_dir_resume_and_lr_scaling(tmp_path: Path) -> None:
+    cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--auto-scale-lr', '--resume',
+                                                        '--cfg-options', 'train_cfg.max_epochs=3']))
+    assert cfg.work_dir == str(Path('work_dirs') / 'yolov6n_qarep_synthetic')
+    assert cfg.resume is True and cfg.load_from is None  # the latest checkpoint of the work dir
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=8) and cfg.train_cfg.max_epochs == 3
+    assert cfg.launcher == 'none'
+    checkpoint = tmp_path / 'epoch_2.pth'
+    checkpoint.write_bytes(b'')
+    cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--resume', str(checkpoint),
+                                                        '--work-dir', str(tmp_path)]))
+    assert (cfg.resume, cfg.load_from, cfg.work_dir) == (True, str(checkpoint), str(tmp_path))
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['no/such/config.py'], 'no such config file: no/such/config.py'),
+    ([SYNTHETIC, '--resume', 'no/such.pth'], 'no such checkpoint: no/such.pth'),
+])
+def test_train_bad_input_exits_2_with_one_line(capsys, argv, message) -> None:
+    assert train_tool.main(argv) == 2
+    assert message in one_line_error(capsys, 'train.py')
+
+
+@pytest.mark.parametrize('argv, message', [
+    ([], 'the following arguments are required: config'),
+    ([SYNTHETIC, '--launcher', 'mpi'], "argument --launcher: invalid choice: 'mpi'"),
+])
+def test_train_usage_errors_exit_2_with_one_line(capsys, argv, message) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        train_tool.main(argv)
+    assert exit_info.value.code == 2
+    assert message in one_line_error(capsys, 'train.py')
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='--amp is valid with a GPU')
+def test_train_amp_without_gpu_exits_2(capsys) -> None:
+    assert train_tool.main([SYNTHETIC, '--amp']) == 2
+    assert '--amp needs a CUDA GPU' in one_line_error(capsys, 'train.py')
+
+
+def test_train_broken_config_exits_2(tmp_path: Path, capsys) -> None:
+    broken = tmp_path / 'broken.py'
+    broken.write_text("_base_ = './missing_base.py'\n")
+    assert train_tool.main([str(broken)]) == 2
+    assert f'cannot load config {broken}' in one_line_error(capsys, 'train.py')
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['no/such.pth'], 'no such checkpoint: no/such.pth'),
+    (['CKPT', '--out', 'results.json'], '--out must be a .pkl or .pickle file'),
+])
+def test_test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, extra, message) -> None:
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'')
+    argv = [SYNTHETIC] + [str(checkpoint) if a == 'CKPT' else a for a in extra]
+    assert test_tool.main(argv) == 2
+    assert message in one_line_error(capsys, 'test.py')
+
+
+def test_test_missing_checkpoint_from_the_shell_is_one_line_without_traceback() -> None:
+    proc = subprocess.run([sys.executable, 'tools/test.py', SYNTHETIC, 'no/such.pth'], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == 'test.py: error: no such checkpoint: no/such.pth\n'
+
+
+def data_options(root: Path) -> list:
+    """--cfg-options pointing the synthetic config at ``root``, without worker processes."""
+    options = [f'val_evaluator.ann_file={root}/annotations/instances_val.json',
+               f'test_evaluator.ann_file={root}/annotations/instances_val.json']
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options += [f'{loader}.dataset.data_root={root}/', f'{loader}.num_workers=0',
+                    f'{loader}.persistent_workers=False', f'{loader}.batch_size=4']
+    return options
+
+
+@pytest.mark.slow
+def test_train_then_test_on_a_tiny_synthetic_set(tmp_path: Path) -> None:
+    root = generate_synthetic_coco(tmp_path / 'synthetic', num_train=8, num_val=4, seed=1)['data_root']
+    work_dir = tmp_path / 'work'
+    train = subprocess.run(
+        [sys.executable, 'tools/train.py', SYNTHETIC, '--work-dir', str(work_dir), '--cfg-options',
+         *data_options(root), 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'default_hooks.logger.interval=1',
+         'default_hooks.checkpoint.interval=1'],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    log = train.stdout + train.stderr
+    assert 'Epoch(train) [1][2/2]' in log and 'coco/bbox_mAP' in log  # 8 images, batch 4: 2 iterations
+    checkpoint = work_dir / 'epoch_1.pth'
+    assert checkpoint.is_file() and 'ema_state_dict' in torch.load(checkpoint, map_location='cpu')
+
+    out = tmp_path / 'predictions.pkl'
+    test = subprocess.run(
+        [sys.executable, 'tools/test.py', SYNTHETIC, str(checkpoint), '--work-dir', str(tmp_path / 'test'),
+         '--out', str(out), '--cfg-options', *data_options(root)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert test.returncode == 0, test.stderr[-2000:]
+    summary = test.stdout.strip().splitlines()[-1]
+    assert summary.startswith('coco/bbox_mAP: ') and 'coco/bbox_mAP_50: ' in summary
+    assert 0.0 <= float(summary.split()[1]) <= 1.0
+    with open(out, 'rb') as f:
+        predictions = pickle.load(f)
+    assert len(predictions) == 4 and all('pred_instances' in p for p in predictions)
+    assert all(p['pred_instances']['bboxes'].shape[1] == 4 for p in predictions)
+
+    fused = subprocess.run(
+        [sys.executable, 'tools/test.py', SYNTHETIC, str(checkpoint), '--work-dir', str(tmp_path / 'test_fused'),
+         '--fused', '--cfg-options', *data_options(root)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert fused.returncode == 0, fused.stderr[-2000:]
+    assert 'evaluating the re-parameterized (fused) model' in fused.stdout + fused.stderr
+    assert fused.stdout.strip().splitlines()[-1] == summary  # fusion changes no metric

@@ -1,0 +1,118 @@
+"""tools/ptq.py: the FP32 -> INT8 round trip on a tiny model, the report, and every bad input."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+from qarep_det.datasets.synthetic import generate_synthetic_coco
+from testing_utils import load_tool
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ptq = load_tool('ptq')
+
+
+def tiny_config(data_root: Path) -> Config:
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/synthetic/yolov6n_qarep_synthetic.py'))
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = str(data_root)
+        loader.num_workers, loader.persistent_workers = 0, False
+    cfg.val_evaluator.ann_file = str(data_root / 'annotations/instances_val.json')
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint as training writes it (weights + the config text in ``meta``), on 4+4 images."""
+    root = tmp_path_factory.mktemp('ptq')
+    generate_synthetic_coco(root / 'data', num_train=4, num_val=4)
+    cfg = tiny_config(root / 'data')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    with torch.no_grad():  # settle BN statistics on real-looking inputs
+        model.train()
+        model(torch.rand(4, 3, 256, 256), mode='tensor')
+    path = root / 'epoch_1.pth'
+    torch.save(dict(meta=dict(cfg=cfg.pretty_text, epoch=1), state_dict=model.state_dict()), path)
+    return path
+
+
+def run(capsys, *argv) -> tuple:
+    code = ptq.main([str(a) for a in argv] + ['--no-progress'])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, message: str) -> None:
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith('ptq.py: error: ') and message in lines[0], err
+
+
+def test_int8_round_trip_report_and_reevaluation(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / 'report'
+    code, stdout, err = run(capsys, checkpoint, '--int8', '--calib-images', 4, '--sensitivity', '--out', out)
+    assert code == 0, err
+    report = json.loads((out / 'report.json').read_text())
+    assert set(report['models']) == {'fp32', 'fp32_fused', 'int8'}
+    for metrics in report['models'].values():
+        assert len([k for k in metrics if k.startswith('coco/bbox_')]) == 12  # all COCO statistics
+        assert 0 <= metrics['coco/bbox_mAP'] <= 1
+    assert report['models']['fp32'] == report['models']['fp32_fused']  # fusion changes no prediction
+    assert report['fusion_max_abs_diff'] < 1e-3
+    assert set(report['latency_ms']) == {'fp32', 'fp32_fused', 'int8'} and min(report['latency_ms'].values()) > 0
+    assert report['calibration']['images'] == 4 and report['calibration']['split'] == 'train'
+    assert report['skipped_layers'] == []
+    assert report['output_sqnr_db']['all'] > 10  # INT8 head outputs track FP32
+    assert len(report['sensitivity']) == len(report['prepared']['quantized_layers'])
+    for name in ('report.md', 'model_int8.pt', 'quant_params.json', 'config.py', 'sensitivity.png',
+                 'weight_stats.png', 'activation_ranges.png', 'layer_sqnr.png'):
+        assert (out / name).is_file(), name
+    assert '| int8 |' in stdout and '| int8 |' in (out / 'report.md').read_text()
+    assert not list(tmp_path.glob('.report.partial-*'))
+    # The saved INT8 model runs without the training code path and gives the same mAP.
+    code, stdout, err = run(capsys, '--eval-int8', out / 'model_int8.pt')
+    assert code == 0, err
+    mAP = f'{report["models"]["int8"]["coco/bbox_mAP"]:.3f}'
+    assert f'| int8 | {mAP} |' in stdout
+    # A folder that holds a report is refused and left as it was.
+    before = (out / 'report.json').read_bytes()
+    code, _, err = run(capsys, checkpoint, '--out', out)
+    assert_one_line_error(code, err, 'already holds a report')
+    assert (out / 'report.json').read_bytes() == before
+
+
+def test_bad_checkpoints(tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, tmp_path / 'missing.pth', '--out', tmp_path / 'o1')
+    assert_one_line_error(code, err, 'checkpoint not found')
+    (tmp_path / 'notes.pth').write_text('not a checkpoint')
+    code, _, err = run(capsys, tmp_path / 'notes.pth', '--out', tmp_path / 'o2')
+    assert_one_line_error(code, err, 'not a PyTorch checkpoint')
+    torch.save(dict(state_dict={}), tmp_path / 'no_cfg.pth')
+    code, _, err = run(capsys, tmp_path / 'no_cfg.pth', '--out', tmp_path / 'o3')
+    assert_one_line_error(code, err, 'stores no config: pass one with --config')
+    assert not (tmp_path / 'o1').exists() and not (tmp_path / 'o3').exists()
+
+
+def test_bad_configs_and_options(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, checkpoint, '--cfg-options', 'model.bbox_head.head_module.num_classes=5',
+                       '--out', tmp_path / 'o1')
+    assert_one_line_error(code, err, 'the config does not match the checkpoint: size mismatch')
+    code, _, err = run(capsys, checkpoint, '--int8', '--backend', 'tpu', '--out', tmp_path / 'o2')
+    assert_one_line_error(code, err, 'tpu')
+    code, _, err = run(capsys, checkpoint, '--config', tmp_path / 'nope.py', '--out', tmp_path / 'o3')
+    assert_one_line_error(code, err, 'config not found')
+    code, _, err = run(capsys, checkpoint, '--int8', '--calib-images', 0, '--out', tmp_path / 'o4')
+    assert_one_line_error(code, err, '--calib-images must be positive')
+    code, _, err = run(capsys, checkpoint, '--int8', '--skip-layers', 'auto:x', '--out', tmp_path / 'o5')
+    assert_one_line_error(code, err, '--skip-layers takes layer names or a single auto:K')
+    assert not any((tmp_path / f'o{i}').exists() for i in range(1, 6))
+
+
+def test_missing_calibration_set(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, checkpoint, '--int8', '--out', tmp_path / 'o',
+                       '--cfg-options', f'train_dataloader.dataset.ann_file={tmp_path}/none.json')
+    assert_one_line_error(code, err, 'the calibration (training) set is missing')

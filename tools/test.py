@@ -1,0 +1,104 @@
+"""Evaluate a checkpoint with its config's test dataloader and evaluator (thin wrapper around ``Runner``).
+
+Usage:
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm}] [--fused]
+
+The metrics (e.g. ``coco/bbox_mAP``) are logged and printed; ``--out`` also dumps the predictions.
+``--fused`` evaluates the re-parameterized (deployed) model instead, through ``ReparamEvalHook``.
+Bad input (no such config or checkpoint, an ``--out`` that is not ``.pkl``) exits with code 2 and
+one line on stderr.
+
+Provenance: MMDetection 3.3.0 ``tools/test.py``.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mmdet.evaluation import DumpDetResults
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
+
+
+class BadInput(Exception):
+    """Bad input to the tool (the user's to fix); its message is one line."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Reports usage errors in one line on stderr (exit code 2) instead of usage + message."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = _OneLineParser(prog='test.py', description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='the config file')
+    parser.add_argument('checkpoint', help='the checkpoint file')
+    parser.add_argument('--work-dir', help='where logs go (default: work_dirs/<config name>)')
+    parser.add_argument('--out', help='also dump the predictions to this .pkl file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. test_dataloader.batch_size=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--fused', action='store_true',
+                        help='evaluate the re-parameterized (fused, deployed) model')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def load_config(path: str) -> Config:
+    """The config at ``path``; :class:`BadInput` if it is missing or does not load."""
+    if not Path(path).is_file():
+        raise BadInput(f'no such config file: {path}')
+    try:
+        return Config.fromfile(path)
+    except Exception as err:  # a broken config is bad input: one line, no traceback
+        message = ' '.join(str(err).split())
+        raise BadInput(f'cannot load config {path}: {type(err).__name__}: {message}') from None
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config)
+    if not Path(args.checkpoint).is_file():
+        raise BadInput(f'no such checkpoint: {args.checkpoint}')
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise BadInput(f'--out must be a .pkl or .pickle file, got {args.out}')
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.fused:
+        hooks = cfg.get('custom_hooks', [])
+        reparam = [h for h in hooks if h.get('type') == 'ReparamEvalHook']
+        if reparam:
+            reparam[0]['test'] = True
+        else:
+            cfg.custom_hooks = [*hooks, dict(type='ReparamEvalHook', validate=False, test=True)]
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or str(Path('work_dirs') / Path(args.config).stem)
+    cfg.load_from = args.checkpoint
+    return cfg
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = build_config(args)
+    except BadInput as err:
+        print(f'test.py: error: {err}', file=sys.stderr)
+        return 2
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    metrics = runner.test()
+    print(' '.join(f'{name}: {value:.4f}' if isinstance(value, float) else f'{name}: {value}'
+                   for name, value in metrics.items()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

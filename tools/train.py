@@ -1,0 +1,104 @@
+"""Train a detector from an MMDetection config (thin wrapper around mmengine's ``Runner``).
+
+Usage:
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CHECKPOINT]] [--amp] [--auto-scale-lr]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm}]
+    torchrun --nproc_per_node 8 tools/train.py CONFIG --launcher pytorch      # 8 GPUs
+
+Logs and checkpoints go to ``--work-dir`` (default ``work_dirs/<config name>``). ``--resume``
+alone resumes from the latest checkpoint of the work dir. Bad input (no such config or
+checkpoint, ``--amp`` without a GPU) exits with code 2 and one line on stderr.
+
+Provenance: MMDetection 3.3.0 ``tools/train.py``.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
+
+
+class BadInput(Exception):
+    """Bad input to the tool (the user's to fix); its message is one line."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Reports usage errors in one line on stderr (exit code 2) instead of usage + message."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = _OneLineParser(prog='train.py', description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='the config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
+    parser.add_argument('--resume', nargs='?', const='auto', metavar='CHECKPOINT',
+                        help='resume from CHECKPOINT, or from the latest checkpoint of the work dir if none is given')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (needs a CUDA GPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help="scale the lr by (total batch) / the config's auto_scale_lr.base_batch_size")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. train_dataloader.batch_size=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def load_config(path: str) -> Config:
+    """The config at ``path``; :class:`BadInput` if it is missing or does not load."""
+    if not Path(path).is_file():
+        raise BadInput(f'no such config file: {path}')
+    try:
+        return Config.fromfile(path)
+    except Exception as err:  # a broken config is bad input: one line, no traceback
+        message = ' '.join(str(err).split())
+        raise BadInput(f'cannot load config {path}: {type(err).__name__}: {message}') from None
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or str(Path('work_dirs') / Path(args.config).stem)
+    if args.amp:
+        if not torch.cuda.is_available():
+            raise BadInput('--amp needs a CUDA GPU (none is available)')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise BadInput(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        if not Path(args.resume).is_file():
+            raise BadInput(f'no such checkpoint: {args.resume}')
+        cfg.resume, cfg.load_from = True, args.resume
+    return cfg
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = build_config(args)
+    except BadInput as err:
+        print(f'train.py: error: {err}', file=sys.stderr)
+        return 2
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
