@@ -34,7 +34,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, record_function
 
 from qarep_det import reparameterize_model
 from qarep_det.datasets.synthetic import render_image
@@ -77,38 +77,70 @@ def build(name: str, bn_images: torch.Tensor) -> nn.Module:
 
 
 class StageTimer:
-    """Marks the start of the head layers and the end of the tensor path of one ``predict`` call."""
+    """Splits one ``predict`` call into backbone+neck, head layers and post-processing.
+
+    Hooks mark the start of the first head layer and the end of the tensor path; with
+    ``profiled=True`` the stages are also ``torch.profiler`` ranges (``stage::<name>``).
+    """
+
+    STAGES = ('backbone_neck', 'head_layers', 'post_processing')
 
     def __init__(self, head_start: nn.Module, path_end: nn.Module) -> None:
-        self.marks = {}
-        head_start.register_forward_pre_hook(lambda *_: self._mark('head_start'))
-        path_end.register_forward_hook(lambda *_: self._mark('path_end'))
+        self.marks, self.ranges = {}, []
+        head_start.register_forward_pre_hook(lambda *_: self._mark('head_layers'))
+        path_end.register_forward_hook(lambda *_: self._mark('post_processing'))
 
-    def _mark(self, name: str) -> None:  # hooks must return None (a value would replace the input)
-        self.marks.setdefault(name, time.perf_counter())
+    def _mark(self, stage: str) -> None:  # hooks must return None (a value would replace the input)
+        if stage not in self.marks:
+            self.marks[stage] = time.perf_counter()
+            self._enter(stage)
 
-    def run(self, model: nn.Module, x: torch.Tensor, samples: list) -> dict:
-        self.marks = {}
+    def _enter(self, stage: str) -> None:
+        if self.ranges:
+            self.ranges[-1].__exit__(None, None, None)
+            self.ranges.append(record_function(f'stage::{stage}'))
+            self.ranges[-1].__enter__()
+
+    def run(self, model: nn.Module, x: torch.Tensor, profiled: bool = False) -> dict:
+        self.marks, self.ranges = {}, [record_function('stage::backbone_neck')] if profiled else []
+        for r in self.ranges:
+            r.__enter__()
         start = time.perf_counter()
-        model.predict(x, samples)
+        model.predict(x, sample())
         end = time.perf_counter()
-        return dict(total=end - start, backbone_neck=self.marks['head_start'] - start,
-                    head_layers=self.marks['path_end'] - self.marks['head_start'],
-                    post_processing=end - self.marks['path_end'])
+        if self.ranges:
+            self.ranges[-1].__exit__(None, None, None)
+        return dict(total=end - start, backbone_neck=self.marks['head_layers'] - start,
+                    head_layers=self.marks['post_processing'] - self.marks['head_layers'],
+                    post_processing=end - self.marks['post_processing'])
 
 
 def sample() -> list:
     return [DetDataSample(metainfo=dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE), scale_factor=(1., 1.)))]
 
 
-def profile_ops(model: nn.Module, x: torch.Tensor, runs: int = 3) -> list:
-    """Self CPU time per op (ms per run), largest first."""
+def profile_stages(model: nn.Module, timer: StageTimer, x: torch.Tensor, runs: int = 5, top: int = 8) -> dict:
+    """Per stage: wall ms per run and the ops with the largest self CPU time inside it (ms per run)."""
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(runs):
-            model.predict(x, sample())
-    rows = [(e.key, e.self_cpu_time_total / 1000 / runs, e.count // runs) for e in prof.key_averages()]
-    rows.sort(key=lambda r: -r[1])
-    return [dict(op=k, self_ms=round(t, 3), calls=c) for k, t, c in rows if t > 0.05]
+            timer.run(model, x, profiled=True)
+    events = [e for e in prof.events() if e.device_type.name == 'CPU']
+    ranges = [(e.name.split('::', 1)[1], e.time_range) for e in events if e.name.startswith('stage::')]
+    per_stage = {stage: defaultdict(float) for stage in StageTimer.STAGES}
+    wall = defaultdict(float)
+    for stage, span in ranges:
+        wall[stage] += span.elapsed_us() / 1000 / runs
+    for e in events:
+        if e.name.startswith('stage::'):
+            continue
+        for stage, span in ranges:
+            if span.start <= e.time_range.start and e.time_range.end <= span.end:
+                per_stage[stage][e.name] += e.self_cpu_time_total / 1000 / runs
+                break
+    return {stage: dict(wall_ms=round(wall[stage], 2),
+                        top_ops=[dict(op=k, self_ms=round(v, 2)) for k, v in
+                                 sorted(ops.items(), key=lambda kv: -kv[1])[:top]])
+            for stage, ops in per_stage.items()}
 
 
 def bench_model(name: str, repeats: int, calib_images: int) -> dict:
@@ -140,7 +172,7 @@ def bench_model(name: str, repeats: int, calib_images: int) -> dict:
                 m.predict(x, sample())
         for _ in range(repeats):
             for key, m in variants.items():
-                samples[key].append(timers[key].run(m, x, sample()))
+                samples[key].append(timers[key].run(m, x))
     results = {}
     for key, runs in samples.items():
         stages = {s: 1000 * statistics.median(r[s] for r in runs) for s in runs[0]}
@@ -152,7 +184,8 @@ def bench_model(name: str, repeats: int, calib_images: int) -> dict:
                       backbone_neck=v['stages_median_ms']['backbone_neck'] / fused_ms['stages_median_ms']['backbone_neck'],
                       head_layers=v['stages_median_ms']['head_layers'] / fused_ms['stages_median_ms']['head_layers'])
               for k, v in results.items()}
-    profiles = {k: profile_ops(variants[k], x)[:15] for k in ('fp32_fused', 'int8_silu_quantized', 'int8_silu_float')}
+    profiles = {k: profile_stages(variants[k], timers[k], x) for k in ('fp32_fused', 'int8_silu_quantized',
+                                                                       'int8_silu_float')}
     return dict(params_fused=sum(p.numel() for p in fused.parameters()), nms_candidates_fp32=candidates, quantization=dict(
         graph=info['graph'], num_layers=info['num_layers'], per_tensor_weight_layers=info['per_tensor_weight_layers']),
         latency=results, ratio_to_fused_fp32=ratios, sqnr_db=sqnr, profile=profiles)
@@ -177,9 +210,12 @@ def markdown(report: dict) -> str:
                          f"{s['backbone_neck']:.1f} | {s['head_layers']:.1f} | {s['post_processing']:.1f} | "
                          f"{q['total']:.2f} | {q['backbone_neck']:.2f} | {q['head_layers']:.2f} | "
                          f"{'' if sqnr is None else f'{sqnr:.1f}'} |")
-        for key, rows in r['profile'].items():
-            lines += ['', f'Top ops, {key} (self CPU ms per run):', '', '| op | ms | calls |', '|---|---|---|']
-            lines += [f"| `{row['op']}` | {row['self_ms']:.2f} | {row['calls']} |" for row in rows[:10]]
+        lines += ['', 'Where the time goes (torch.profiler, self CPU ms per run inside each stage; wall ms of the '
+                  'stage in brackets):', '']
+        for key, stages in r['profile'].items():
+            for stage, p in stages.items():
+                ops = ', '.join(f"`{o['op']}` {o['self_ms']:.1f}" for o in p['top_ops'][:6])
+                lines.append(f"- {key} / {stage} [{p['wall_ms']:.1f}]: {ops}")
         lines.append('')
     return '\n'.join(lines) + '\n'
 

@@ -24,6 +24,7 @@ class Expected(NamedTuple):
     lr: float
     max_epochs: int
     num_classes: int = 80
+    optimizer: str = 'SGD'
 
 
 N, S = dict(widen=0.25, deepen=0.33), dict(widen=0.5, deepen=0.33)
@@ -31,8 +32,8 @@ N_COCO = dict(backbone='EfficientRep', reg_max=0, loss_bbox='SIoULoss', lr=0.02,
 S_COCO = dict(backbone='EfficientRep', reg_max=0, loss_bbox='GIoULoss', lr=0.01, max_epochs=300, **S)
 M_COCO = dict(backbone='CSPBepBackbone', widen=0.75, deepen=0.6, reg_max=16, loss_bbox='GIoULoss', lr=0.01,
               max_epochs=300)
-N_BCCD = dict(N_COCO, lr=0.01, max_epochs=40, num_classes=3)
-N_SYNTHETIC = dict(N_COCO, lr=0.02, max_epochs=15, num_classes=3)
+N_BCCD = dict(N_COCO, lr=0.002, max_epochs=40, num_classes=3, optimizer='AdamW')
+N_SYNTHETIC = dict(N_COCO, lr=0.002, max_epochs=30, num_classes=3, optimizer='AdamW')
 EXPECTED = {
     'yolov6n_qarep.py': Expected('QARepVGGBlockV2', **N_COCO),
     'yolov6n_qarep_v1.py': Expected('QARepVGGBlock', **N_COCO),
@@ -98,12 +99,17 @@ def test_yolov6_model_optimizer_and_epochs(name: str) -> None:
     assert model.test_cfg.nms.iou_threshold == 0.65 and model.test_cfg.max_per_img == 300
     assert model.data_preprocessor.std == [255.] * 3 and model.data_preprocessor.bgr_to_rgb
     optimizer = cfg.optim_wrapper.optimizer
-    assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay, optimizer.nesterov) == (
-        'SGD', exp.lr, 0.937, 5e-4, True)
+    if exp.optimizer == 'SGD':
+        assert (optimizer.type, optimizer.lr, optimizer.momentum, optimizer.weight_decay, optimizer.nesterov) == (
+            'SGD', exp.lr, 0.937, 5e-4, True)
+    else:  # the small-data schedules
+        assert optimizer == dict(type='AdamW', lr=exp.lr, weight_decay=0.05)
     assert cfg.optim_wrapper.paramwise_cfg == dict(norm_decay_mult=0., bias_decay_mult=0.)
     assert cfg.train_cfg.max_epochs == exp.max_epochs
     ema = next(h for h in cfg.custom_hooks if h.type == 'EMAHook')
-    assert ema.ema_type == 'ExpMomentumEMA' and ema.momentum == 1e-4 and ema.update_buffers
+    assert ema.ema_type == 'ExpMomentumEMA' and ema.update_buffers
+    if exp.optimizer == 'SGD':  # YOLOv6's ModelEMA (the small-data configs are checked below)
+        assert (ema.momentum, ema.gamma) == (1e-4, 2000)
 
 
 def test_yolov6l_uses_silu_conv_blocks_and_half_csp() -> None:
@@ -166,10 +172,10 @@ def test_bccd_splits_schedule_and_runtime() -> None:
     assert (cfg.train_dataloader.batch_size, cfg.train_dataloader.num_workers) == (8, 2)
     mosaic = find(cfg.train_dataloader.dataset.pipeline, 'Mosaic')
     assert mosaic.prob == 0.5 and tuple(mosaic.img_scale) == (416, 416)
-    warmup, _, cosine = cfg.param_scheduler
+    warmup, cosine = cfg.param_scheduler
     assert (warmup.end, cosine.begin, cosine.end) == (8, 8, 40)  # 8 epochs = 208 iterations of batch 8
     assert cfg.train_cfg.val_interval == 5 and cfg.sync_bn is None
-    assert [h.type for h in cfg.custom_hooks] == ['EMAHook']
+    assert [(h.type, h.momentum, h.gamma) for h in cfg.custom_hooks] == [('EMAHook', 0.005, 200)]
 
 
 def test_synthetic_data_schedule_and_runtime() -> None:
@@ -178,9 +184,12 @@ def test_synthetic_data_schedule_and_runtime() -> None:
     assert dataset.type == 'CocoDataset' and dataset.data_root == 'data/synthetic/'
     assert dataset.data_prefix == dict(img='train/') and cfg.val_dataloader.dataset.data_prefix == dict(img='val/')
     assert dataset.metainfo.classes == ('circle', 'square', 'triangle')
-    assert 'Mosaic' not in types(dataset.pipeline) and cfg.train_dataloader.batch_size == 8
-    assert cfg.train_cfg.val_interval == cfg.train_cfg.max_epochs == 15
-    assert cfg.param_scheduler[0].end == 2 and cfg.sync_bn is None
+    assert 'Mosaic' not in types(dataset.pipeline) and cfg.train_dataloader.batch_size == 4
+    assert (cfg.train_cfg.val_interval, cfg.train_cfg.max_epochs) == (10, 30)  # 1200 iterations
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.end, cosine.begin, cosine.end, cosine.eta_min_ratio) == (2, 2, 30, 0.01)
+    assert [(h.type, h.momentum, h.gamma) for h in cfg.custom_hooks] == [('EMAHook', 0.01, 100)]
+    assert cfg.sync_bn is None
 
 
 @pytest.mark.parametrize('name', ['yolov6n_repvgg.py', 'yolov6s_repvgg.py', 'yolov6m_repvgg.py', 'yolov6n_qarep_v1.py',

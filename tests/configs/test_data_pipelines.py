@@ -103,3 +103,21 @@ def test_synthetic_config_pipelines(tmp_path: Path) -> None:
     meta = built['val'][1]['data_samples'].metainfo
     assert meta['scale_factor'] == (1.0, 1.0) and meta['img_shape'] == (256, 256)
     np.testing.assert_array_equal(meta['pad_param'], [0, 0, 0, 0])
+
+
+def test_coco_train_pipeline_with_and_without_mosaic(tmp_path: Path) -> None:
+    """The COCO pipeline on synthetic images: 640x640 samples, also once the mode switch skips Mosaic."""
+    root = generate_synthetic_coco(tmp_path / 'synthetic', num_train=4, num_val=1, seed=4)['data_root']
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'yolov6n_qarep.py'))
+    inner = cfg.train_dataloader.dataset.dataset
+    inner.update(data_root=f'{root}/', ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
+                 metainfo=dict(classes=('circle', 'square', 'triangle')))
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    np.random.seed(0)
+    for skip in ([], ['Mosaic']):  # the last 15 epochs: YOLOXModeSwitchHook calls update_skip_type_keys
+        dataset.update_skip_type_keys(skip)
+        for i in range(4):
+            sample = dataset[i]
+            boxes = sample['data_samples'].gt_instances.bboxes.tensor
+            assert tuple(sample['inputs'].shape) == (3, 640, 640)
+            assert boxes.min() >= 0 and boxes.max() <= 640 and ((boxes[:, 2:] - boxes[:, :2]) > 2).all()

@@ -47,7 +47,7 @@ def test_train_arguments_set_work_dir_resume_and_lr_scaling(tmp_path: Path) -> N
                                                         '--cfg-options', 'train_cfg.max_epochs=3']))
     assert cfg.work_dir == str(Path('work_dirs') / 'yolov6n_qarep_synthetic')
     assert cfg.resume is True and cfg.load_from is None  # the latest checkpoint of the work dir
-    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=8) and cfg.train_cfg.max_epochs == 3
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=4) and cfg.train_cfg.max_epochs == 3
     assert cfg.launcher == 'none'
     checkpoint = tmp_path / 'epoch_2.pth'
     checkpoint.write_bytes(b'')

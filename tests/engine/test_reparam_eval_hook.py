@@ -51,7 +51,8 @@ def run(tmp_path: Path, hooks: list) -> Runner:
         val_evaluator=Evaluator([RecordingMetric()]), val_cfg=dict(),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),  # lr 0: weights stay fixed, outputs comparable
         train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=1), custom_hooks=hooks,
-        default_hooks=dict(checkpoint=None), log_level='WARNING')
+        default_hooks=dict(checkpoint=None), log_level='WARNING',
+        experiment_name=f'reparam_eval_{tmp_path.name}')  # one message hub per run
     runner.train()
     return runner
 

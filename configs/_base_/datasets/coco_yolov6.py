@@ -1,8 +1,8 @@
 # COCO 2017 detection at 640x640 with YOLOv6 v3.0's augmentation (data_aug of the official
 # configs/yolov6{n,s}.py): Mosaic, a centred random affine (scale 0.5..1.5, translate 0.1, no
 # rotation or shear), HSV jitter (mmdet's YOLOX variant) and horizontal flip, in mmdet's
-# MultiImageMixDataset. Evaluation letterboxes
-# to 640 (grey 114, centred) and reports COCO bbox mAP. 32 images and 8 workers per GPU.
+# MultiImageMixDataset. Evaluation letterboxes to 640 (grey 114, centred) and reports COCO bbox
+# mAP. 32 images and 8 workers per GPU.
 #
 # Expected layout: data/coco/{annotations/instances_{train,val}2017.json, train2017/, val2017/}.
 dataset_type = 'CocoDataset'
