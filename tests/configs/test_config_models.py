@@ -20,7 +20,7 @@ from testing_utils import randomize_bn, relative_error
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
 SMALL = ['yolov6n_qarep.py', 'yolov6n_qarep_v1.py', 'yolov6n_repvgg.py', 'yolov6s_qarep.py', 'yolov6s_repvgg.py',
-         'bccd/yolov6n_qarep_bccd.py', 'bccd/yolov6n_repvgg_bccd.py', 'synthetic/yolov6n_qarep_synthetic.py',
+         'bccd_det/yolov6n_qarep_bccd.py', 'bccd_det/yolov6n_repvgg_bccd.py', 'synthetic/yolov6n_qarep_synthetic.py',
          'synthetic/yolov6n_repvgg_synthetic.py']
 LARGE = ['yolov6m_qarep.py', 'yolov6m_repvgg.py', 'yolov6l.py']  # 38M-60M parameters
 CONFIGS = SMALL + [pytest.param(name, marks=pytest.mark.slow) for name in LARGE]

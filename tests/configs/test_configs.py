@@ -43,8 +43,8 @@ EXPECTED = {
     'yolov6m_qarep.py': Expected('QARepVGGBlockV2', **M_COCO),
     'yolov6m_repvgg.py': Expected('RepVGGBlock', **M_COCO),
     'yolov6l.py': Expected('ConvBNAct', **dict(M_COCO, widen=1.0, deepen=1.0)),
-    'bccd/yolov6n_qarep_bccd.py': Expected('QARepVGGBlockV2', **N_BCCD),
-    'bccd/yolov6n_repvgg_bccd.py': Expected('RepVGGBlock', **N_BCCD),
+    'bccd_det/yolov6n_qarep_bccd.py': Expected('QARepVGGBlockV2', **N_BCCD),
+    'bccd_det/yolov6n_repvgg_bccd.py': Expected('RepVGGBlock', **N_BCCD),
     'synthetic/yolov6n_qarep_synthetic.py': Expected('QARepVGGBlockV2', **N_SYNTHETIC),
     'synthetic/yolov6n_repvgg_synthetic.py': Expected('RepVGGBlock', **N_SYNTHETIC),
 }
@@ -151,7 +151,7 @@ def test_coco_schedule_data_and_runtime(name: str) -> None:
 @pytest.mark.parametrize('name', sorted(EXPECTED))
 def test_evaluation_letterboxes_to_the_training_size_and_packs_pad_param(name: str) -> None:
     cfg = load(name)
-    size = {'bccd': 416, 'synthetic': 256}.get(name.split('/')[0], 640)
+    size = {'bccd_det': 416, 'synthetic': 256}.get(name.split('/')[0], 640)
     for loader in (cfg.val_dataloader, cfg.test_dataloader):
         pipeline = loader.dataset.pipeline
         assert types(pipeline) == ['LoadImageFromFile', 'LetterResize', 'LoadAnnotations', 'PackDetInputs']
@@ -161,7 +161,7 @@ def test_evaluation_letterboxes_to_the_training_size_and_packs_pad_param(name: s
 
 
 def test_bccd_splits_schedule_and_runtime() -> None:
-    cfg = load('bccd/yolov6n_qarep_bccd.py')
+    cfg = load('bccd_det/yolov6n_qarep_bccd.py')
     inner = cfg.train_dataloader.dataset.dataset
     assert inner.ann_file == 'annotations/instances_train.json' and inner.data_root == 'data/bccd/'
     assert cfg.val_dataloader.dataset.ann_file == 'annotations/instances_val.json'
@@ -193,7 +193,7 @@ def test_synthetic_data_schedule_and_runtime() -> None:
 
 
 @pytest.mark.parametrize('name', ['yolov6n_repvgg.py', 'yolov6s_repvgg.py', 'yolov6m_repvgg.py', 'yolov6n_qarep_v1.py',
-                                  'bccd/yolov6n_repvgg_bccd.py', 'synthetic/yolov6n_repvgg_synthetic.py'])
+                                  'bccd_det/yolov6n_repvgg_bccd.py', 'synthetic/yolov6n_repvgg_synthetic.py'])
 def test_variants_differ_from_their_base_only_by_the_block(name: str) -> None:
     cfg = load(name).to_dict()
     base = load(name.replace('_repvgg', '_qarep').replace('_qarep_v1', '_qarep')).to_dict()

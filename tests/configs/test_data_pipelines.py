@@ -75,7 +75,7 @@ def test_prepare_bccd_never_replaces_a_real_image_folder(tmp_path: Path, capsys)
 
 @needs_bccd
 def test_bccd_config_pipelines_on_the_real_images(bccd_root: Path) -> None:
-    built = datasets('bccd/yolov6n_qarep_bccd.py', bccd_root)
+    built = datasets('bccd_det/yolov6n_qarep_bccd.py', bccd_root)
     assert {split: len(ds) for split, ds in built.items()} == {'train': 205, 'val': 87, 'test': 72}
     np.random.seed(0)
     for i in range(6):

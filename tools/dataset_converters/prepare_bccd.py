@@ -1,4 +1,4 @@
-"""Prepare BCCD for the configs in configs/bccd/: COCO JSON per split plus a link to the images.
+"""Prepare BCCD for the configs in configs/bccd_det/: COCO JSON per split plus a link to the images.
 
 Usage:
     python tools/dataset_converters/prepare_bccd.py [--src BCCD_DIR] [--out data/bccd]
