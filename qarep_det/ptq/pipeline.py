@@ -69,11 +69,10 @@ def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfi
 def _quantize(opts: PTQOptions, cfg: Config, fused: torch.nn.Module, example: torch.Tensor, calib_loader,
               out: Path) -> dict:
     """Prepare, calibrate (once more with the auto-skipped layers if asked), convert, diagnose, save."""
-    prepared = q.prepare_detector(fused, example, _quant_config(opts, opts.skip_layers))
-    unknown = sorted(set(opts.skip_layers) - set(prepared.layer_names))
-    if unknown:
-        raise PTQInputError(f'--skip-layers names no layer of the tensor path: {", ".join(unknown)} '
-                            f'(layers are named like {prepared.layer_names[0]})')
+    try:
+        prepared = q.prepare_detector(fused, example, _quant_config(opts, opts.skip_layers))
+    except ValueError as exc:  # --skip-layers naming no layer of the quantized graph
+        raise PTQInputError(f'--skip-layers: {exc}') from None
     q.calibrate(prepared, calib_loader, progress=opts.progress)
     probe = list(itertools.islice(calib_loader, 2))
     result = dict(sensitivity=None)

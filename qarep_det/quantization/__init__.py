@@ -17,10 +17,10 @@ Workflow (``tools/ptq.py`` runs it on a trained checkpoint)::
 What is quantized: ``prepare_detector`` fuses a copy of the model (``reparameterize_model``; FX
 folds any conv-BN left), then for a ``YOLOv6Head`` detector traces backbone + neck +
 ``bbox_head.head_module`` as one graph (no dequantize/quantize between them) and for any other
-single-stage detector backbone + neck (the head layers stay float). Conv+ReLU are fused; SiLU is
-rewritten as quantized ``sigmoid`` * ``x`` (``silu='quantized'``) or left in float between a
-dequantize and a quantize (``silu='float'``). Decoding (DFL integral), priors and NMS stay in the
-mmdet head, in float. Weights: int8 per-channel symmetric (transposed convs per-tensor, listed
+single-stage detector backbone + neck (the head layers stay float). Conv+ReLU are fused; SiLU
+(YOLOv6 head) runs in float between a dequantize and a quantize (``silu='float'``, the faster on
+x86) or as quantized ``sigmoid`` * ``x`` (``silu='quantized'``). Decoding (DFL integral), priors
+and NMS stay in the mmdet head, in float. Weights: int8 per-channel symmetric (transposed convs per-tensor, listed
 in ``PreparedDetector.per_tensor_weight_layers``); activations: uint8 per-tensor affine.
 
 Public API:
@@ -32,7 +32,7 @@ Public API:
 * Observers (``torch.ao.quantization.observer`` subclasses, usable in any ``QConfig``):
   ``minmax``, ``histogram`` (torch.ao's), ``PercentileObserver`` (``percentile``),
   ``MAEObserver`` (``mae``); ``activation_observer(name, quant_min, quant_max, **kw)``.
-* ``prepare_detector(model, example_inputs, config=QuantConfig(), silu='quantized')
+* ``prepare_detector(model, example_inputs, config=QuantConfig(), silu='float')
   -> PreparedDetector`` (``layer_names``, ``quantized_layers``, ``per_tensor_weight_layers``,
   ``float_layers``, ``float_forward(images)``, ``summary()``).
 * ``calibrate(prepared, batches, progress=True) -> int`` (images seen).

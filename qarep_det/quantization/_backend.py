@@ -35,9 +35,6 @@ FLOAT_LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d)
 QUANTIZED_LAYER_TYPES = (nnq.Conv2d, nnq.ConvTranspose2d, nniq.ConvReLU2d)
 """Quantized counterparts of :data:`FLOAT_LAYER_TYPES` after conversion."""
 
-FUSED_FLOAT_LAYER_TYPES = FLOAT_LAYER_TYPES + (nni.ConvReLU2d,)
-"""Float layers as they appear in a prepared (fused, observed) graph."""
-
 _DEPRECATION_MESSAGES = (
     r'torch\.ao\.quantization is deprecated',  # prepare_fx / convert_fx (torch >= 2.9)
     r'.*quantized tensor creation functions',  # quantize_per_tensor & co., raised by ATen at run time

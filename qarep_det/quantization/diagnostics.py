@@ -115,7 +115,7 @@ def activation_ranges(prepared: PreparedDetector) -> Dict[str, dict]:
     Returns:
         Per observed tensor (see :func:`observer_inputs`): ``observer`` (module name), ``min`` /
         ``max`` seen, ``range_min`` / ``range_max`` representable after quantization, ``scale``,
-        ``zero_point`` and ``kept`` (chosen range width / seen range width; < 1: clipped).
+        ``zero_point`` and ``kept`` (fraction of the seen range inside the chosen one; < 1: clipped).
     """
     ranges = {}
     for observer_name, tensor_name in observer_inputs(prepared).items():

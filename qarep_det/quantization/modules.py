@@ -22,7 +22,8 @@ class QuantizableSiLU(nn.Module):
     """``x * sigmoid(x)`` written as two ops, so FX quantizes it (quantized sigmoid + mul).
 
     ``nn.SiLU`` has no quantized kernel: left alone it runs in float between a dequantize and a
-    quantize. Numerically equal to ``nn.SiLU`` in float.
+    quantize (which measured faster on x86, see ``prepare.SILU_MODES``). Numerically equal to
+    ``nn.SiLU`` in float.
     """
 
     def forward(self, x: Tensor) -> Tensor:

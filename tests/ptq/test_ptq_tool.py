@@ -109,7 +109,10 @@ def test_bad_configs_and_options(checkpoint: Path, tmp_path: Path, capsys) -> No
     assert_one_line_error(code, err, '--calib-images must be positive')
     code, _, err = run(capsys, checkpoint, '--int8', '--skip-layers', 'auto:x', '--out', tmp_path / 'o5')
     assert_one_line_error(code, err, '--skip-layers takes layer names or a single auto:K')
-    assert not any((tmp_path / f'o{i}').exists() for i in range(1, 6))
+    code, _, err = run(capsys, checkpoint, '--int8', '--calib-images', 4, '--skip-layers', 'no.such.layer',
+                       '--out', tmp_path / 'o6')
+    assert_one_line_error(code, err, '--skip-layers: ')
+    assert not any((tmp_path / f'o{i}').exists() for i in range(1, 7))
 
 
 def test_missing_calibration_set(checkpoint: Path, tmp_path: Path, capsys) -> None:

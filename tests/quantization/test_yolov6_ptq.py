@@ -55,13 +55,19 @@ def test_every_conv_of_the_tensor_path_is_quantized(prepared, quantized) -> None
     assert prepared.summary()['graph'] == 'backbone+neck+head_layers' and prepared.float_layers == []
 
 
-def test_one_graph_without_dequantize_hops(quantized) -> None:
-    graph = quantized.tensor_path.graph.graph
-    quantize = [n for n in graph.nodes if n.op == 'call_function' and n.target is torch.quantize_per_tensor]
-    dequantize = [n for n in graph.nodes if n.op == 'call_method' and n.target == 'dequantize']
-    assert len(quantize) == 1  # the input image
-    assert len(dequantize) == 6  # the outputs: cls_scores and bbox_preds of 3 levels
-    assert any(n.target is torch.sigmoid for n in graph.nodes)  # SiLU = quantized sigmoid * x
+def test_one_graph_dequantized_only_around_silu_and_at_the_outputs(quantized) -> None:
+    """Backbone, neck and head layers form one INT8 graph; float only where SiLU runs (default)."""
+    graph = quantized.tensor_path.graph
+    nodes = list(graph.graph.nodes)
+    silu = [n for n in nodes if n.op == 'call_module' and isinstance(graph.get_submodule(n.target), nn.SiLU)]
+    assert len(silu) == 9  # stem, cls conv and reg conv of 3 levels
+    for node in nodes:
+        if node.op == 'call_method' and node.target == 'dequantize':
+            assert all(user in silu or user.op == 'output' for user in node.users)
+        if node.op == 'call_function' and node.target is torch.quantize_per_tensor:
+            assert node.args[0].op == 'placeholder' or node.args[0] in silu
+    assert sum(n.target == 'dequantize' for n in nodes) == 9 + 6  # + cls_scores and bbox_preds of 3 levels
+    assert sum(n.target is torch.quantize_per_tensor for n in nodes) == 1 + 9  # the image + after each SiLU
 
 
 def test_int8_outputs_close_to_fp32(prepared, quantized, test_images) -> None:
@@ -157,13 +163,14 @@ def test_each_observer_quantizes_yolov6(yolov6_model, calibration_batches, test_
 
 
 @pytest.mark.slow
-def test_float_silu_runs_between_dequantize_and_quantize(yolov6_model, calibration_batches, test_images) -> None:
-    prepared = prepare_detector(yolov6_model, calibration_batches[0], silu='float')
+def test_quantized_silu_removes_the_dequantize_hops(yolov6_model, calibration_batches, test_images) -> None:
+    prepared = prepare_detector(yolov6_model, calibration_batches[0], silu='quantized')
     calibrate(prepared, calibration_batches, progress=False)
     quantized = convert_detector(prepared)
-    graph = quantized.tensor_path.graph
-    assert sum(isinstance(m, nn.SiLU) for m in graph.modules()) == 9  # stem, cls and reg conv of 3 levels
-    assert sum(n.target == 'dequantize' for n in graph.graph.nodes) == 6 + 9
+    nodes = list(quantized.tensor_path.graph.graph.nodes)
+    assert sum(n.target is torch.quantize_per_tensor for n in nodes) == 1  # the image
+    assert sum(n.target == 'dequantize' for n in nodes) == 6  # the outputs only
+    assert sum(n.target is torch.sigmoid for n in nodes) == 9  # SiLU = quantized sigmoid * x
     assert output_sqnr(prepared, quantized, [test_images])['all'] > OUTPUT_SQNR_FLOOR_DB
 
 
