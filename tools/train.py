@@ -22,21 +22,11 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
-
-
-class BadInput(Exception):
-    """Bad input to the tool (the user's to fix); its message is one line."""
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Reports usage errors in one line on stderr (exit code 2) instead of usage + message."""
-
-    def error(self, message: str) -> None:
-        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
+from qarep_det.utils import BadInput, OneLineParser, load_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = _OneLineParser(prog='train.py', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='train.py', description=__doc__.splitlines()[0])
     parser.add_argument('config', help='the config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', metavar='CHECKPOINT',
@@ -51,17 +41,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-def load_config(path: str) -> Config:
-    """The config at ``path``; :class:`BadInput` if it is missing or does not load."""
-    if not Path(path).is_file():
-        raise BadInput(f'no such config file: {path}')
-    try:
-        return Config.fromfile(path)
-    except Exception as err:  # a broken config is bad input: one line, no traceback
-        message = ' '.join(str(err).split())
-        raise BadInput(f'cannot load config {path}: {type(err).__name__}: {message}') from None
 
 
 def build_config(args: argparse.Namespace) -> Config:
