@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     reports = {}
     for name, config in DEMO_CONFIGS.items():
         work_dir = out / f'train_{name}'
-        run(f'train {name}', ['tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
+        run(f'train {name}', ['tools/train.py', config, '--work-dir', work_dir, '--progress-bar', '--cfg-options',
                               *data_options, *train_options])
         checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
         run(f'PTQ {name}', ['tools/ptq.py', checkpoint, '--int8', '--out', out / f'ptq_{name}',

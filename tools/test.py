@@ -22,7 +22,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
-from qarep_det.utils import BadInput, OneLineParser, load_config
+from qarep_det.utils import BadInput, OneLineParser, adapt_cpu_distributed, load_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,6 +60,7 @@ def build_config(args: argparse.Namespace) -> Config:
             cfg.custom_hooks = [*hooks, dict(type='ReparamEvalHook', validate=False, test=True)]
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or str(Path('work_dirs') / Path(args.config).stem)
     cfg.load_from = args.checkpoint
+    adapt_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo
     return cfg
 
 

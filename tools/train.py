@@ -2,8 +2,9 @@
 
 Usage:
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CHECKPOINT]] [--amp] [--auto-scale-lr]
-        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm}]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm}] [--progress-bar]
     torchrun --nproc_per_node 8 tools/train.py CONFIG --launcher pytorch      # 8 GPUs
+    torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch      # 2 CPU processes (gloo)
 
 Logs and checkpoints go to ``--work-dir`` (default ``work_dirs/<config name>``). ``--resume``
 alone resumes from the latest checkpoint of the work dir. Bad input (no such config or
@@ -22,7 +23,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
-from qarep_det.utils import BadInput, OneLineParser, load_config
+from qarep_det.utils import BadInput, OneLineParser, adapt_cpu_distributed, load_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. train_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--progress-bar', action='store_true',
+                        help='show progress bars (training, validation) and log every 100 iterations instead')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -64,6 +67,10 @@ def build_config(args: argparse.Namespace) -> Config:
         if not Path(args.resume).is_file():
             raise BadInput(f'no such checkpoint: {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
+    if args.progress_bar:
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
+        cfg.default_hooks.logger.interval = max(cfg.default_hooks.logger.get('interval', 50), 100)
+    adapt_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo, plain BN
     return cfg
 
 

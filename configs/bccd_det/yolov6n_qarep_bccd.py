@@ -2,7 +2,7 @@
 # with 3 classes, the BCCD data at 416 (see _base_/datasets/bccd_yolov6.py) and a short schedule of
 # its own: 40 epochs of batch 8 (26 iters each, 1040 in all), AdamW lr 0.002 (weight decay 0.05,
 # none on norms and biases; it learns much faster from scratch than YOLOv6's SGD on the synthetic
-# set, see configs/synthetic/) with 8 epochs (208 iters) of linear warm-up instead of the official
+# set, see configs/synthetic/) with 5 epochs (130 iters) of linear warm-up instead of the official
 # max(3 epochs, 1000 iters) (~38 epochs here), cosine to 1%, EMA over ~200 iters, validation every
 # 5 epochs, no SyncBN. Report with tools/test.py (test split).
 # Prepare the data first: python tools/dataset_converters/prepare_bccd.py
@@ -10,7 +10,7 @@ _base_ = ['../_base_/models/yolov6_efficientrep.py', '../_base_/datasets/bccd_yo
           '../_base_/default_runtime.py']
 
 max_epochs = 40
-warmup_epochs = 8
+warmup_epochs = 5
 
 model = dict(bbox_head=dict(head_module=dict(num_classes=3)))
 

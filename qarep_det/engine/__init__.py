@@ -1,4 +1,4 @@
 """Training-loop extensions (hooks)."""
-from .hooks import ReparamEvalHook
+from .hooks import ProgressBarHook, ReparamEvalHook
 
-__all__ = ['ReparamEvalHook']
+__all__ = ['ProgressBarHook', 'ReparamEvalHook']

@@ -5,10 +5,12 @@ when EMA was used) -> ``reparameterize_model`` -> fused == unfused on real valid
 prepare the tensor path -> calibrate on training images through the test pipeline -> convert ->
 one evaluation loop for every variant with the config's own evaluator -> latency -> report.
 """
+import contextlib
 import itertools
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -59,6 +61,21 @@ class PTQOptions:
         self.skip_layers = tuple(explicit)
 
 
+@contextlib.contextmanager
+def _timed(timings: Dict[str, float], stage: str) -> Iterator[None]:
+    """Add the wall time of the ``with`` body to ``timings[stage]`` (seconds)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - start, 3)
+
+
+def ptq_seconds(timings: Dict[str, float]) -> float:
+    """Seconds from checkpoint to saved INT8 model: every timed stage but evaluation and latency."""
+    return sum(v for k, v in timings.items() if k not in ('evaluate', 'latency'))
+
+
 def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfig':
     try:
         return q.QuantConfig(observer=opts.observer, backend=opts.backend, skip_layers=tuple(skip_layers))
@@ -67,31 +84,36 @@ def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfi
 
 
 def _quantize(opts: PTQOptions, cfg: Config, fused: torch.nn.Module, example: torch.Tensor, calib_loader,
-              out: Path) -> dict:
+              out: Path, timings: Dict[str, float]) -> dict:
     """Prepare, calibrate (once more with the auto-skipped layers if asked), convert, diagnose, save."""
-    try:
-        prepared = q.prepare_detector(fused, example, _quant_config(opts, opts.skip_layers))
-    except ValueError as exc:  # --skip-layers naming no layer of the quantized graph
-        raise PTQInputError(f'--skip-layers: {exc}') from None
-    q.calibrate(prepared, calib_loader, progress=opts.progress)
+    with _timed(timings, 'calibrate'):
+        try:
+            prepared = q.prepare_detector(fused, example, _quant_config(opts, opts.skip_layers))
+        except ValueError as exc:  # --skip-layers naming no layer of the quantized graph
+            raise PTQInputError(f'--skip-layers: {exc}') from None
+        q.calibrate(prepared, calib_loader, progress=opts.progress)
     probe = list(itertools.islice(calib_loader, 2))
     result = dict(sensitivity=None)
     if opts.sensitivity or opts.auto_skip is not None:
-        result['sensitivity'] = q.layer_sensitivity(prepared, probe)
-        q.plot_sensitivity(result['sensitivity'], out / 'sensitivity.png', top=30)
+        with _timed(timings, 'sensitivity'):
+            result['sensitivity'] = q.layer_sensitivity(prepared, probe)
+            q.plot_sensitivity(result['sensitivity'], out / 'sensitivity.png', top=30)
     if opts.auto_skip:
-        skip = list(opts.skip_layers) + q.auto_skip_layers(result['sensitivity'], opts.auto_skip)
-        prepared = q.prepare_detector(fused, example, _quant_config(opts, skip))
-        q.calibrate(prepared, calib_loader, progress=opts.progress)
-    int8 = q.convert_detector(prepared)
-    weights = q.weight_stats(prepared.float_path)
-    ranges = q.activation_ranges(prepared)
-    layers = q.layer_sqnr(prepared, int8, probe)
-    q.plot_weight_stats({'fp32_fused': weights}, out / 'weight_stats.png')
-    q.plot_activation_ranges(ranges, out / 'activation_ranges.png')
-    q.plot_layer_sqnr({'int8': layers}, out / 'layer_sqnr.png')
-    q.save_quantized(int8, out, cfg.model, example)
-    (out / 'config.py').write_text(cfg.pretty_text)
+        with _timed(timings, 'calibrate'):
+            skip = list(opts.skip_layers) + q.auto_skip_layers(result['sensitivity'], opts.auto_skip)
+            prepared = q.prepare_detector(fused, example, _quant_config(opts, skip))
+            q.calibrate(prepared, calib_loader, progress=opts.progress)
+    with _timed(timings, 'convert_and_save'):
+        int8 = q.convert_detector(prepared)
+        q.save_quantized(int8, out, cfg.model, example)
+        (out / 'config.py').write_text(cfg.pretty_text)
+    with _timed(timings, 'diagnostics'):
+        weights = q.weight_stats(prepared.float_path)
+        ranges = q.activation_ranges(prepared)
+        layers = q.layer_sqnr(prepared, int8, probe)
+        q.plot_weight_stats({'fp32_fused': weights}, out / 'weight_stats.png')
+        q.plot_activation_ranges(ranges, out / 'activation_ranges.png')
+        q.plot_layer_sqnr({'int8': layers}, out / 'layer_sqnr.png')
     result.update(model=int8, prepared=prepared.summary(), output_sqnr_db=q.output_sqnr(prepared, int8, probe),
                   layer_sqnr_db=layers, weight_stats=weights, activation_ranges=ranges)
     return result
@@ -121,9 +143,11 @@ def run_ptq(opts: PTQOptions) -> dict:
     staged = StagedOutputDir(opts.out)  # refuses a folder that already holds a report, before any work
     if opts.int8:
         _quant_config(opts, ())  # an unavailable backend or unknown observer fails now, not after an hour
-    checkpoint = load_checkpoint(opts.checkpoint)
-    cfg = load_config(checkpoint, opts.config, opts.cfg_options)
-    model = build_model(cfg, checkpoint)
+    timings: Dict[str, float] = {}
+    with _timed(timings, 'load'):
+        checkpoint = load_checkpoint(opts.checkpoint)
+        cfg = load_config(checkpoint, opts.config, opts.cfg_options)
+        model = build_model(cfg, checkpoint)
     loader, dataset = eval_dataloader(cfg)
     check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
     if opts.max_eval_images:
@@ -132,31 +156,36 @@ def run_ptq(opts: PTQOptions) -> dict:
                                              batch_size=1, collate_fn=loader.collate_fn)
     calib_loader, num_calib = calibration_dataloader(cfg, opts.calib_images, opts.seed) if opts.int8 else (None, 0)
     with staged as out:
-        fused = reparameterize_model(model)
-        fusion = _fusion_check(opts, model, fused, loader)
+        with _timed(timings, 'fuse_and_check'):
+            fused = reparameterize_model(model)
+            fusion = _fusion_check(opts, model, fused, loader)
         print_log(f'fused == unfused: max abs diff {fusion["max_abs_diff"]:.3g}', logger='current')
         variants = dict(fp32=model, fp32_fused=fused)
         quant = {}
         if opts.int8:
             example = model.data_preprocessor(next(iter(loader)), False)['inputs']
-            quant = _quantize(opts, cfg, fused, example, calib_loader, out)
+            quant = _quantize(opts, cfg, fused, example, calib_loader, out, timings)
             variants['int8'] = quant.pop('model')
-        metrics = evaluate_variants(variants, loader, cfg, dataset.metainfo, progress=opts.progress)
+        with _timed(timings, 'evaluate'):
+            metrics = evaluate_variants(variants, loader, cfg, dataset.metainfo, progress=opts.progress)
         timing_batch = next(iter(loader))
-        latency = {name: latency_ms(m, timing_batch, repeats=opts.latency_repeats) for name, m in variants.items()}
+        with _timed(timings, 'latency'):
+            latency = {name: latency_ms(m, timing_batch, repeats=opts.latency_repeats) for name, m in variants.items()}
         report = dict(checkpoint=str(opts.checkpoint), models=metrics, latency_ms=latency,
                       fusion_max_abs_diff=fusion['max_abs_diff'], fusion_check=fusion,
                       calibration=dict(images=num_calib, split='train', pipeline='test', seed=opts.seed,
                                        observer=opts.observer, backend=opts.backend) if opts.int8 else None,
                       skipped_layers=quant.get('prepared', {}).get('config', {}).get('skip_layers', []),
-                      **quant)
+                      timings_s=timings, **quant)
         lines = ['# PTQ report', '', f'checkpoint: `{opts.checkpoint}`', ''] + metrics_table(metrics, latency)
         lines += ['', f'fused vs unfused max abs difference: {fusion["max_abs_diff"]:.3g}']
         if opts.int8:
             lines += [f'INT8 output SQNR: {quant["output_sqnr_db"]["all"]:.1f} dB',
                       f'layers kept in float: {", ".join(report["skipped_layers"]) or "none"}',
                       f'per-tensor weights (transposed convs): '
-                      f'{", ".join(quant["prepared"]["per_tensor_weight_layers"]) or "none"}']
+                      f'{", ".join(quant["prepared"]["per_tensor_weight_layers"]) or "none"}',
+                      f'PTQ time without evaluation and latency: {ptq_seconds(timings):.0f} s '
+                      f'({", ".join(f"{k} {v:.0f} s" for k, v in timings.items())})']
         (out / 'report.md').write_text('\n'.join(lines) + '\n')
         write_json(out / 'report.json', report)
     return report

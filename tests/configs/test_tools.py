@@ -76,6 +76,25 @@ def test_train_usage_errors_exit_2_with_one_line(capsys, argv, message) -> None:
     assert message in one_line_error(capsys, 'train.py')
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only launcher errors')
+@pytest.mark.parametrize('launcher, message', [
+    ('slurm', '--launcher slurm needs CUDA GPUs; on CPU start the processes with torchrun and --launcher pytorch'),
+    ('pytorch', '--launcher pytorch: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set (start the processes with '
+                'torchrun)'),
+])
+def test_train_launcher_errors_without_gpu(capsys, monkeypatch, launcher, message) -> None:
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    assert train_tool.main([SYNTHETIC, '--launcher', launcher]) == 2
+    assert message in one_line_error(capsys, 'train.py')
+
+
+def test_train_progress_bar_adds_the_hook_and_quiets_the_log() -> None:
+    cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--progress-bar']))
+    assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'ProgressBarHook']
+    assert cfg.default_hooks.logger.interval == 100
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason='--amp is valid with a GPU')
 def test_train_amp_without_gpu_exits_2(capsys) -> None:
     assert train_tool.main([SYNTHETIC, '--amp']) == 2

@@ -68,10 +68,14 @@ def test_int8_round_trip_report_and_reevaluation(checkpoint: Path, tmp_path: Pat
     assert report['skipped_layers'] == []
     assert report['output_sqnr_db']['all'] > 10  # INT8 head outputs track FP32
     assert len(report['sensitivity']) == len(report['prepared']['quantized_layers'])
+    stages = {'load', 'fuse_and_check', 'calibrate', 'sensitivity', 'convert_and_save', 'diagnostics', 'evaluate',
+              'latency'}
+    assert set(report['timings_s']) == stages and all(v > 0 for v in report['timings_s'].values())
     for name in ('report.md', 'model_int8.pt', 'quant_params.json', 'config.py', 'sensitivity.png',
                  'weight_stats.png', 'activation_ranges.png', 'layer_sqnr.png'):
         assert (out / name).is_file(), name
     assert '| int8 |' in stdout and '| int8 |' in (out / 'report.md').read_text()
+    assert 'PTQ time without evaluation and latency: ' in (out / 'report.md').read_text()
     assert not list(tmp_path.glob('.report.partial-*'))
     # The saved INT8 model runs without the training code path and gives the same mAP.
     code, stdout, err = run(capsys, '--eval-int8', out / 'model_int8.pt')

@@ -1,3 +1,4 @@
+from .progress_bar_hook import ProgressBarHook
 from .reparam_eval_hook import ReparamEvalHook
 
-__all__ = ['ReparamEvalHook']
+__all__ = ['ProgressBarHook', 'ReparamEvalHook']
