@@ -173,7 +173,7 @@ def test_bccd_splits_schedule_and_runtime() -> None:
     mosaic = find(cfg.train_dataloader.dataset.pipeline, 'Mosaic')
     assert mosaic.prob == 0.5 and tuple(mosaic.img_scale) == (416, 416)
     warmup, cosine = cfg.param_scheduler
-    assert (warmup.end, cosine.begin, cosine.end) == (8, 8, 40)  # 8 epochs = 208 iterations of batch 8
+    assert (warmup.end, cosine.begin, cosine.end) == (5, 5, 40)  # 5 epochs = 130 iterations of batch 8
     assert cfg.train_cfg.val_interval == 5 and cfg.sync_bn is None
     assert [(h.type, h.momentum, h.gamma) for h in cfg.custom_hooks] == [('EMAHook', 0.005, 200)]
 
