@@ -12,17 +12,17 @@ one line on stderr.
 Provenance: MMDetection 3.3.0 ``tools/test.py``.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from mmdet.evaluation import DumpDetResults
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
-from qarep_det.utils import BadInput, OneLineParser, adapt_cpu_distributed, load_config
+from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, load_config,
+                             parse_runner_args)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,15 +31,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='the checkpoint file')
     parser.add_argument('--work-dir', help='where logs go (default: work_dirs/<config name>)')
     parser.add_argument('--out', help='also dump the predictions to this .pkl file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. test_dataloader.batch_size=1')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
     parser.add_argument('--fused', action='store_true',
                         help='evaluate the re-parameterized (fused, deployed) model')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser, example='test_dataloader.batch_size=1')
+    return parse_runner_args(parser, argv)
 
 
 def build_config(args: argparse.Namespace) -> Config:

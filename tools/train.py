@@ -13,17 +13,17 @@ checkpoint, ``--amp`` without a GPU) exits with code 2 and one line on stderr.
 Provenance: MMDetection 3.3.0 ``tools/train.py``.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
-from qarep_det.utils import BadInput, OneLineParser, adapt_cpu_distributed, load_config
+from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, load_config,
+                             parse_runner_args)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,15 +35,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision (needs a CUDA GPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help="scale the lr by (total batch) / the config's auto_scale_lr.base_batch_size")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. train_dataloader.batch_size=4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
     parser.add_argument('--progress-bar', action='store_true',
                         help='show progress bars (training, validation) and log every 100 iterations instead')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser, example='train_dataloader.batch_size=4')
+    return parse_runner_args(parser, argv)
 
 
 def build_config(args: argparse.Namespace) -> Config:
