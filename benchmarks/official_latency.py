@@ -5,15 +5,17 @@ Issue 4 quotes, for the official network on this kind of machine, fused FP32 at 
 network from a checkout of meituan/YOLOv6 (``--official DIR`` or ``$QAREP_YOLOV6_REPO``; it is
 imported from there at run time, nothing of it is copied) built from its ``configs/yolov6{n,s}.py``
 in eval mode, with its own ``training_mode`` (``repvgg``: RepVGG blocks) and with
-``qarepvggv2``; fused with its ``fuse_model`` and then ``switch_to_deploy`` (the order its code needs). Ours: ``configs/yolov6{n,s}_
-{repvgg,qarep}.py``, fused with ``reparameterize_model``. Tensor path only (official: its eval
-forward, which also decodes the boxes; ours: backbone + neck + head layers), batch 1, 640x640,
-``--threads`` threads, median of ``--repeats`` interleaved runs. Writes
-``benchmarks/results/official_latency.{json,md}`` atomically.
+``qarepvggv2``; fused with its ``fuse_model`` and then ``switch_to_deploy`` (the order its code
+needs). Ours: ``configs/yolov6{n,s}_{repvgg,qarep}.py``, fused with ``reparameterize_model``.
+Tensor path only (official: its eval forward, which also decodes the boxes; ours: backbone + neck +
+head layers), batch 1, 640x640, NCHW input, ``--threads`` threads, median of ``--repeats``
+interleaved runs. Each fused model also runs with channels_last weights (the layout
+``tools/ptq.py`` deploys in). Writes ``benchmarks/results/official_latency.{json,md}`` atomically.
 
 Usage: ``python benchmarks/official_latency.py --official /path/to/YOLOv6 [--models n s] [--repeats 15]``
 """
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -51,14 +53,19 @@ def official_models(repo: Path, name: str, mode: str) -> Dict[str, torch.nn.Modu
     for m in fused.modules():
         if hasattr(m, 'switch_to_deploy'):
             m.switch_to_deploy()
-    return dict(unfused=unfused, fused=fused.eval())
+    return with_channels_last(dict(unfused=unfused, fused=fused.eval()))
+
+
+def with_channels_last(models: Dict[str, torch.nn.Module]) -> Dict[str, torch.nn.Module]:
+    """``models`` plus ``fused_cl``: a copy of the fused model with channels_last (NHWC) weights."""
+    return dict(models, fused_cl=copy.deepcopy(models['fused']).to(memory_format=torch.channels_last))
 
 
 def our_models(name: str, blocks: str) -> Dict[str, torch.nn.Module]:
     init_default_scope('mmdet')
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(str(ROOT / 'configs' / f'yolov6{name}_{blocks}.py')).model).eval()
-    return dict(unfused=model, fused=reparameterize_model(model))
+    return with_channels_last(dict(unfused=model, fused=reparameterize_model(model)))
 
 
 def median_ms(runs: Dict[str, Callable[[], object]], repeats: int) -> Dict[str, float]:
@@ -103,14 +110,15 @@ def main(argv=None) -> int:
                         for k, m in models.items()}, args.repeats)
         results[name] = ms
         for who, blocks in (('official', 'repvgg'), ('official', 'qarepvggv2'), ('ours', 'repvgg'), ('ours', 'qarep')):
-            unfused, fused = ms[f'{who} {blocks} unfused'], ms[f'{who} {blocks} fused']
-            rows.append(f'| YOLOv6-{name.upper()} | {who} | {blocks} | {unfused:.1f} | {fused:.1f} '
-                        f'| {fused / unfused:.2f} |')
+            unfused, fused, fused_cl = (ms[f'{who} {blocks} {v}'] for v in ('unfused', 'fused', 'fused_cl'))
+            rows.append(f'| YOLOv6-{name.upper()} | {who} | {blocks} | {unfused:.1f} | {fused:.1f} | {fused_cl:.1f} '
+                        f'| {fused / unfused:.2f} | {fused_cl / unfused:.2f} |')
     md = '\n'.join([
         '# FP32 latency: official YOLOv6 v3.0 vs qarep_det, unfused and fused', '',
         f'Batch 1, 640x640, {args.threads} threads, median of {args.repeats} interleaved runs, tensor path '
         f'(no NMS); torch {torch.__version__}; load average after: {[round(v, 2) for v in os.getloadavg()]}.', '',
-        '| model | code | blocks | unfused ms | fused ms | fused / unfused |', '|---|---|---|---|---|---|', *rows, '',
+        '| model | code | blocks | unfused ms | fused ms | fused channels_last ms | fused / unfused '
+        '| fused channels_last / unfused |', '|---|---|---|---|---|---|---|---|', *rows, '',
         'Written by `python benchmarks/official_latency.py`.', ''])
     write_results(args.out, dict(threads=args.threads, repeats=args.repeats, median_ms=results), md)
     return 0

@@ -2,8 +2,12 @@
 
 Whole model as mmdet runs it (``predict``: tensor path, decoding and NMS), batch 1, 640x640,
 ``--threads`` CPU threads, median of ``--repeats`` runs with the variants interleaved (so a load
-spike on a shared machine hits every variant alike). Each run is split into backbone+neck, head
-layers and post-processing by hooks. INT8 runs with SiLU rewritten as quantized sigmoid * x
+spike on a shared machine hits every variant alike). The images are NCHW, as mmdet's data
+preprocessor makes them. ``fp32_unfused`` is the training model as trained (NCHW weights);
+``fp32_fused`` and INT8 are the deployed models as ``tools/ptq.py`` runs them (channels_last, see
+``qarep_det.ptq.evaluation.DEPLOY_MEMORY_FORMAT``); ``*_nchw`` / ``*_channels_last`` rows show each
+float model in the other layout. Each run is split into backbone+neck, head layers and
+post-processing by hooks. INT8 runs with SiLU rewritten as quantized sigmoid * x
 (``silu=quantized``) and with SiLU in float between dequantize/quantize (``silu=float``);
 ``torch.profiler`` shows where the INT8 time goes. Writes ``benchmarks/results/
 quantization_latency.{json,md}``.
@@ -17,14 +21,16 @@ dominate for every variant alike).
 Usage: ``python benchmarks/quantization_latency.py [--models n s] [--repeats 15]``
 """
 import argparse
-import json
+import copy
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -36,9 +42,11 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.profiler import ProfilerActivity, profile, record_function
 
+from bccd_train import write_results
 from qarep_det import reparameterize_model
 from qarep_det.datasets.synthetic import render_image
-from qarep_det.quantization import QuantConfig, calibrate, convert_detector, output_sqnr, prepare_detector
+from qarep_det.quantization import (QuantConfig, calibrate, convert_detector, deploy_fused, load_deployed,
+                                    output_sqnr, prepare_detector, save_deployed)
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 640
@@ -47,16 +55,25 @@ CLS_GAIN = 0.7
 """Gain of the random classification layers: logits of std ~1 around the prior's -4.6, so that
 about a hundred (prior, class) scores per image pass ``score_thr=0.25``, as for a trained detector."""
 SCORE_THR = 0.25
+GOALS = dict(fused_to_unfused=dict(n=0.45, s=0.79), int8_to_fused=dict(n=0.4, s=0.4))
+"""Issue 4, section 5: fused FP32 / unfused FP32 (the official network's ratios on this kind of
+machine) and INT8 / fused FP32, whole model."""
 
 
 def images(num: int, seed: int) -> torch.Tensor:
+    """``(num, 3, SIZE, SIZE)`` synthetic images in [0, 1], NCHW-contiguous (as mmdet's preprocessor gives)."""
     rng = np.random.default_rng(seed)
-    batch = np.stack([render_image(rng, (SIZE, SIZE), 6, 0.5)[0] for _ in range(num)])
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255
+    batch = np.stack([render_image(rng, (SIZE, SIZE), 6, 0.5)[0] for _ in range(num)])  # (num, H, W, 3)
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous().float() / 255
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with its 4-D weights in channels_last (NHWC) memory format."""
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
-def build(name: str, bn_images: torch.Tensor) -> nn.Module:
+def build(name: str, bn_images: torch.Tensor) -> Tuple[nn.Module, dict]:
     cfg = Config.fromfile(str(ROOT / 'configs' / f'yolov6{name}_qarep.py'))
     cfg.model.test_cfg.score_thr = SCORE_THR
     torch.manual_seed(0)
@@ -73,36 +90,34 @@ def build(name: str, bn_images: torch.Tensor) -> nn.Module:
     model.train()
     for batch in bn_images.split(2):
         model(batch, mode='tensor')
-    return model.eval()
+    return model.eval(), cfg.model
 
 
 class StageTimer:
-    """Splits one ``predict`` call into backbone+neck, head layers and post-processing.
+    """Splits one ``predict`` call into stages at module boundaries.
 
-    Hooks mark the start of the first head layer and the end of the tensor path; with
+    ``marks`` are ``(stage, module, 'pre' | 'post')``: the stage starts when ``module`` starts
+    (``'pre'``) or ends (``'post'``); the time before the first mark is stage ``first``. With
     ``profiled=True`` the stages are also ``torch.profiler`` ranges (``stage::<name>``).
     """
 
-    STAGES = ('backbone_neck', 'head_layers', 'post_processing')
-
-    def __init__(self, head_start: nn.Module, path_end: nn.Module) -> None:
+    def __init__(self, first: str, marks: List[Tuple[str, nn.Module, str]]) -> None:
+        self.stages = (first, *(stage for stage, _, _ in marks))
         self.marks, self.ranges = {}, []
-        head_start.register_forward_pre_hook(lambda *_: self._mark('head_layers'))
-        path_end.register_forward_hook(lambda *_: self._mark('post_processing'))
+        for stage, module, kind in marks:
+            register = module.register_forward_pre_hook if kind == 'pre' else module.register_forward_hook
+            register(lambda *_, stage=stage: self._mark(stage))
 
     def _mark(self, stage: str) -> None:  # hooks must return None (a value would replace the input)
         if stage not in self.marks:
             self.marks[stage] = time.perf_counter()
-            self._enter(stage)
-
-    def _enter(self, stage: str) -> None:
-        if self.ranges:
-            self.ranges[-1].__exit__(None, None, None)
-            self.ranges.append(record_function(f'stage::{stage}'))
-            self.ranges[-1].__enter__()
+            if self.ranges:
+                self.ranges[-1].__exit__(None, None, None)
+                self.ranges.append(record_function(f'stage::{stage}'))
+                self.ranges[-1].__enter__()
 
     def run(self, model: nn.Module, x: torch.Tensor, profiled: bool = False) -> dict:
-        self.marks, self.ranges = {}, [record_function('stage::backbone_neck')] if profiled else []
+        self.marks, self.ranges = {}, [record_function(f'stage::{self.stages[0]}')] if profiled else []
         for r in self.ranges:
             r.__enter__()
         start = time.perf_counter()
@@ -110,9 +125,19 @@ class StageTimer:
         end = time.perf_counter()
         if self.ranges:
             self.ranges[-1].__exit__(None, None, None)
-        return dict(total=end - start, backbone_neck=self.marks['head_layers'] - start,
-                    head_layers=self.marks['post_processing'] - self.marks['head_layers'],
-                    post_processing=end - self.marks['post_processing'])
+        times = [start] + [self.marks[s] for s in self.stages[1:]] + [end]
+        return dict(total=end - start, **{s: times[i + 1] - times[i] for i, s in enumerate(self.stages)})
+
+
+class Marked(nn.Module):
+    """Wraps a TorchScript tensor path so that a Python hook can mark where it ends."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        return self.inner(x)
 
 
 def sample() -> list:
@@ -126,7 +151,7 @@ def profile_stages(model: nn.Module, timer: StageTimer, x: torch.Tensor, runs: i
             timer.run(model, x, profiled=True)
     events = [e for e in prof.events() if e.device_type.name == 'CPU']
     ranges = [(e.name.split('::', 1)[1], e.time_range) for e in events if e.name.startswith('stage::')]
-    per_stage = {stage: defaultdict(float) for stage in StageTimer.STAGES}
+    per_stage = {stage: defaultdict(float) for stage in timer.stages}
     wall = defaultdict(float)
     for stage, span in ranges:
         wall[stage] += span.elapsed_us() / 1000 / runs
@@ -143,26 +168,46 @@ def profile_stages(model: nn.Module, timer: StageTimer, x: torch.Tensor, runs: i
             for stage, ops in per_stage.items()}
 
 
+def three_stage_timer(detector: nn.Module) -> StageTimer:
+    """backbone+neck / head layers / post-processing of an eager float or in-memory INT8 detector."""
+    if hasattr(detector, 'tensor_path'):  # DeployedDetector: the first head layer is inside its graph
+        graph = detector.tensor_path.graph
+        head = graph.get_submodule(FIRST_HEAD_LAYER)
+        head = head.reparam_conv if hasattr(head, 'reparam_conv') else head
+        path_end = detector.tensor_path
+    else:
+        head, path_end = detector.get_submodule(FIRST_HEAD_LAYER), detector.bbox_head.head_module
+    return StageTimer('backbone_neck', [('head_layers', head, 'pre'), ('post_processing', path_end, 'post')])
+
+
+def deployed_file(detector: nn.Module, model_cfg: dict, example: torch.Tensor, folder: Path) -> nn.Module:
+    """``detector`` saved as ``tools/ptq.py`` saves it (TorchScript) and loaded back, its path end marked."""
+    loaded = load_deployed(save_deployed(detector, folder, model_cfg, example))
+    loaded.tensor_path = Marked(loaded.tensor_path)
+    return loaded
+
+
 def bench_model(name: str, repeats: int, calib_images: int) -> dict:
     torch.manual_seed(0)
     calib = images(calib_images, seed=1)
-    model = build(name, calib[:4])
+    model, model_cfg = build(name, calib[:4])
     fused = reparameterize_model(model)
-    variants = dict(fp32_unfused=model, fp32_fused=fused)
-    sqnr, info = {}, {}
-    for silu in ('float', 'quantized'):  # float: the library default (measured faster)
-        prepared = prepare_detector(model, calib[:1], QuantConfig(observer='minmax', backend='x86'), silu=silu)
-        calibrate(prepared, calib.split(1), progress=False)
-        int8 = convert_detector(prepared)
-        variants[f'int8_silu_{silu}'] = int8
-        sqnr[f'int8_silu_{silu}'] = output_sqnr(prepared, int8, [images(2, seed=2)])
-        info = prepared.summary()
-    timers = {k: StageTimer(m.get_submodule(FIRST_HEAD_LAYER), m.bbox_head.head_module) for k, m in
-              variants.items() if k.startswith('fp32')}
-    for key in ('int8_silu_float', 'int8_silu_quantized'):
-        graph = variants[key].tensor_path.graph
-        timers[key] = StageTimer(graph.get_submodule(f'{FIRST_HEAD_LAYER}.reparam_conv'), variants[key].tensor_path)
     x = images(1, seed=3)
+    in_memory = dict(fp32_fused=deploy_fused(model))  # profiled: hooks reach inside eager modules only
+    sqnr, info = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = dict(fp32_unfused=model, fp32_unfused_channels_last=channels_last(model), fp32_fused_nchw=fused,
+                        fp32_fused_eager=in_memory['fp32_fused'],
+                        fp32_fused=deployed_file(in_memory['fp32_fused'], model_cfg, x, Path(tmp) / 'fp32'))
+        for silu in ('float', 'quantized'):  # float: the library default (measured faster)
+            prepared = prepare_detector(model, calib[:1], QuantConfig(observer='minmax', backend='x86'), silu=silu)
+            calibrate(prepared, calib.split(1), progress=False)
+            int8 = in_memory[f'int8_silu_{silu}'] = convert_detector(prepared)
+            variants[f'int8_silu_{silu}'] = deployed_file(int8, model_cfg, x, Path(tmp) / silu)
+            sqnr[f'int8_silu_{silu}'] = output_sqnr(prepared, int8, [images(2, seed=2)])
+            info = prepared.summary()
+    timers = {k: StageTimer('tensor_path', [('post_processing', m.tensor_path if hasattr(m, 'tensor_path') else
+                                             m.bbox_head.head_module, 'post')]) for k, m in variants.items()}
     with torch.no_grad():
         candidates = sum(int((c.sigmoid() > SCORE_THR).sum()) for c in fused(x, mode='tensor')[0])
     samples = defaultdict(list)
@@ -180,15 +225,23 @@ def bench_model(name: str, repeats: int, calib_images: int) -> dict:
         results[key] = dict(median_ms=stages['total'], p25_ms=totals[len(totals) // 4],
                             p75_ms=totals[(3 * len(totals)) // 4], stages_median_ms=stages)
     fused_stages = results['fp32_fused']['stages_median_ms']
-    ratios = {k: {s: v['stages_median_ms'][s] / fused_stages[s] for s in ('total', 'backbone_neck', 'head_layers')}
+    ratios = {k: {s: v['stages_median_ms'][s] / fused_stages[s] for s in ('total', 'tensor_path')}
               for k, v in results.items()}
-    profiles = {k: profile_stages(variants[k], timers[k], x)
-                for k in ('fp32_fused', 'int8_silu_float', 'int8_silu_quantized')}
+    unfused_ms, fused_ms = results['fp32_unfused']['median_ms'], results['fp32_fused']['median_ms']
+    targets = {key: dict(value=round(value, 3), goal=GOALS[key].get(name),
+                         met=None if GOALS[key].get(name) is None else value <= GOALS[key][name])
+               for key, value in (('fused_to_unfused', fused_ms / unfused_ms),
+                                  ('int8_to_fused', results['int8_silu_float']['median_ms'] / fused_ms))}
+    like_for_like = dict(nchw=results['fp32_fused_nchw']['median_ms'] / unfused_ms,
+                         channels_last=results['fp32_fused_eager']['median_ms']
+                         / results['fp32_unfused_channels_last']['median_ms'])
+    profiles = {k: profile_stages(m, three_stage_timer(m), x) for k, m in in_memory.items()}
     quantization = dict(graph=info['graph'], num_layers=info['num_layers'],
                         per_tensor_weight_layers=info['per_tensor_weight_layers'])
     return dict(params_fused=sum(p.numel() for p in fused.parameters()), nms_candidates_fp32=candidates,
-                quantization=quantization, latency=results, ratio_to_fused_fp32=ratios, sqnr_db=sqnr,
-                profile=profiles)
+                quantization=quantization, latency=results, targets=targets,
+                fused_to_unfused_same_layout={k: round(v, 3) for k, v in like_for_like.items()},
+                ratio_to_fused_fp32=ratios, sqnr_db=sqnr, profile=profiles)
 
 
 def markdown(report: dict) -> str:
@@ -196,25 +249,33 @@ def markdown(report: dict) -> str:
              f"{report['machine']['cpu']}, {report['settings']['threads']} threads, batch 1, {SIZE}x{SIZE}, "
              f"median of {report['settings']['repeats']} interleaved runs; torch {report['machine']['torch']}; "
              f"load average before / after: {report['machine']['load_before']} / {report['machine']['load_after']}.",
-             '', 'Target (issue 4): INT8 <= 0.4x fused FP32. INT8 = per-channel int8 weights, uint8 activations '
+             '', 'Targets (issue 4): fused FP32 <= 0.45x (N) / 0.79x (S) of unfused FP32, INT8 <= 0.4x fused FP32. '
+             'Images NCHW as mmdet\'s data preprocessor makes them; `fp32_unfused` = the training model as trained '
+             '(eager, NCHW); `fp32_fused` and `int8_*` = the deployed files as `tools/ptq.py` writes, evaluates and '
+             'times them (`model_fp32.pt` / `model_int8.pt`: TorchScript, channels_last); `fp32_fused_eager` = the '
+             'same fused model in eager mode, `fp32_fused_nchw` = eager and NCHW (as the official YOLOv6 code runs). '
+             'INT8 = per-channel int8 weights, uint8 activations '
              '(minmax), backbone + neck + head layers in one graph; `int8_silu_float` (SiLU in float between '
              'dequantize/quantize) is the library default, `int8_silu_quantized` runs SiLU as quantized sigmoid * x.',
              '']
     for name, r in report['models'].items():
         lines += [f'## YOLOv6-{name.upper()} (QARepVGG-v2, {r["params_fused"] / 1e6:.2f} M fused params, '
                   f'{r["nms_candidates_fp32"]} scores > {SCORE_THR} in FP32)', '',
-                  '| variant | total ms (p25-p75) | backbone+neck ms | head layers ms | post-proc ms | '
-                  'total / fused FP32 | backbone+neck ratio | head ratio | output SQNR dB |',
-                  '|---|---|---|---|---|---|---|---|---|']
+                  '| target | measured | goal | met |', '|---|---|---|---|',
+                  *[f"| {key.replace('_', ' ')} | {t['value']:.2f} | {t['goal']} | {t['met']} |"
+                    for key, t in r['targets'].items()],
+                  '', 'Fused / unfused with both in the same layout: ' + ', '.join(
+                      f'{k} {v:.2f}' for k, v in r['fused_to_unfused_same_layout'].items()) + '.', '',
+                  '| variant | total ms (p25-p75) | tensor path ms | post-proc ms | total / fused FP32 | '
+                  'tensor path / fused FP32 | output SQNR dB |', '|---|---|---|---|---|---|---|']
         for key, v in r['latency'].items():
             s, q = v['stages_median_ms'], r['ratio_to_fused_fp32'][key]
             sqnr = r['sqnr_db'].get(key, {}).get('all')
             lines.append(f"| {key} | {v['median_ms']:.1f} ({v['p25_ms']:.1f}-{v['p75_ms']:.1f}) | "
-                         f"{s['backbone_neck']:.1f} | {s['head_layers']:.1f} | {s['post_processing']:.1f} | "
-                         f"{q['total']:.2f} | {q['backbone_neck']:.2f} | {q['head_layers']:.2f} | "
-                         f"{'' if sqnr is None else f'{sqnr:.1f}'} |")
-        lines += ['', 'Where the time goes (torch.profiler, self CPU ms per run inside each stage; wall ms of the '
-                  'stage in brackets):', '']
+                         f"{s['tensor_path']:.1f} | {s['post_processing']:.1f} | {q['total']:.2f} | "
+                         f"{q['tensor_path']:.2f} | {'' if sqnr is None else f'{sqnr:.1f}'} |")
+        lines += ['', 'Where the time goes (torch.profiler on the in-memory models, eager fused FP32 and the INT8 '
+                  'FX graphs: self CPU ms per run inside each stage; wall ms of the stage in brackets):', '']
         for key, stages in r['profile'].items():
             for stage, p in stages.items():
                 ops = ', '.join(f"`{o['op']}` {o['self_ms']:.1f}" for o in p['top_ops'][:6])
@@ -245,11 +306,7 @@ def main() -> int:
                   settings=dict(threads=args.threads, repeats=args.repeats, size=SIZE, batch=1, backend='x86',
                                 observer='minmax', calib_images=args.calib_images, score_thr=SCORE_THR),
                   models=models)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix('.json').write_text(json.dumps(report, indent=1))
-    out.with_suffix('.md').write_text(markdown(report))
-    print(markdown(report))
+    write_results(Path(args.out), report, markdown(report))
     return 0
 
 

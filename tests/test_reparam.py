@@ -13,7 +13,8 @@ class TinyNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = ConvBNAct(3, 8, 3, 2, act_cfg=dict(type='SiLU'))
-        self.stage = nn.Sequential(RepVGGBlock(8, 16, stride=2), QARepVGGBlock(16, 16), QARepVGGBlockV2(16, 16, groups=4))
+        self.stage = nn.Sequential(RepVGGBlock(8, 16, stride=2), QARepVGGBlock(16, 16),
+                                   QARepVGGBlockV2(16, 16, groups=4))
         self.branch = nn.ModuleDict(dict(a=QARepVGGBlockV2(16, 32, stride=2), b=nn.Conv2d(32, 5, 1)))
         self.norm = nn.BatchNorm2d(5)  # not part of a rep block: kept
 

@@ -27,7 +27,8 @@ from qarep_det.datasets.synthetic import generate_synthetic_coco
 from qarep_det.ptq import metrics_table
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIGS = dict(qarep='configs/synthetic/yolov6n_qarep_synthetic.py', repvgg='configs/synthetic/yolov6n_repvgg_synthetic.py')
+DEMO_CONFIGS = dict(qarep='configs/synthetic/yolov6n_qarep_synthetic.py',
+                    repvgg='configs/synthetic/yolov6n_repvgg_synthetic.py')
 TRAIN_IMAGES, BATCH, WARMUP_EPOCHS = 160, 4, 2  # the synthetic set and configs/synthetic/'s schedule
 PROGRESS = re.compile(r'Epoch\(train\)\s+\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 

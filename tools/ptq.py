@@ -4,14 +4,16 @@ Usage:
     python tools/ptq.py CKPT [--config CFG] [--int8] [--calib-images 256]
         [--observer minmax|histogram|percentile|mae] [--backend x86|qnnpack|onednn]
         [--skip-layers NAME ... | auto:K] [--sensitivity] [--cfg-options K=V ...] [--out DIR]
-    python tools/ptq.py --eval-int8 DIR/model_int8.pt [--out DIR2]
+    python tools/ptq.py --eval-int8 DIR/model_int8.pt|DIR/model_fp32.pt [--config CFG]
 
-Writes DIR/report.json, DIR/report.md, plots and (with --int8) DIR/model_int8.pt. Bad input: one
+Writes DIR/report.json, DIR/report.md, plots, the fused FP32 model DIR/model_fp32.pt and (with
+--int8) DIR/model_int8.pt, both TorchScript that run without the training code. Bad input: one
 line on stderr and exit code 2; nothing is overwritten and no partial report is left behind.
 """
 import argparse
 import logging
 import sys
+import zipfile
 from pathlib import Path
 
 import torch
@@ -35,11 +37,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='output folder (default: work_dirs/ptq/<checkpoint name>)')
     parser.add_argument('--max-eval-images', type=int, help='evaluate on the first N validation images only')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for evaluation and latency')
-    parser.add_argument('--eval-int8', metavar='MODEL_INT8_PT', help='re-evaluate a saved INT8 model')
+    parser.add_argument('--eval-int8', metavar='MODEL_PT',
+                        help='re-evaluate a saved model_int8.pt (or model_fp32.pt) on the validation set')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
     args = parser.parse_args(argv)
     if (args.checkpoint is None) == (args.eval_int8 is None):
-        parser.error('give a checkpoint, or --eval-int8 MODEL_INT8_PT')
+        parser.error('give a checkpoint, or --eval-int8 MODEL_PT')
     return args
 
 
@@ -47,15 +50,19 @@ def eval_int8(args: argparse.Namespace) -> int:
     from qarep_det.ptq.evaluation import evaluate_variants
     from qarep_det.ptq.data import eval_dataloader
     from qarep_det.ptq.loading import load_config
-    from qarep_det.quantization import load_quantized
+    from qarep_det.quantization import QuantizedDetector, load_deployed
     path = Path(args.eval_int8)
     if not path.is_file():
-        raise PTQInputError(f'INT8 model not found: {path}')
-    config = args.config or str(path.parent / 'config.py')
-    cfg = load_config({}, config, args.cfg_options)
-    model = load_quantized(path)
+        raise PTQInputError(f'model not found: {path}')
+    try:
+        model = load_deployed(path)
+    except (ValueError, zipfile.BadZipFile, RuntimeError) as exc:
+        raise PTQInputError(f'{path} is not a model_int8.pt / model_fp32.pt written by tools/ptq.py '
+                            f'({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})') from None
+    cfg = load_config({}, args.config or str(path.parent / 'config.py'), args.cfg_options)
     loader, dataset = eval_dataloader(cfg)
-    metrics = evaluate_variants(dict(int8=model), loader, cfg, dataset.metainfo, progress=not args.no_progress)
+    name = 'int8' if isinstance(model, QuantizedDetector) else 'fp32_fused'
+    metrics = evaluate_variants({name: model}, loader, cfg, dataset.metainfo, progress=not args.no_progress)
     print('\n'.join(metrics_table(metrics, {})))
     return 0
 

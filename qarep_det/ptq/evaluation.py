@@ -74,3 +74,24 @@ def latency_ms(model: nn.Module, batch: dict, warmup: int = 3, repeats: int = 10
         model.test_step(batch)
         times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
+
+
+def memory_format(model: nn.Module) -> str:
+    """``'channels_last'`` or ``'contiguous'``: the layout ``model`` computes in (its first conv's weight,
+    or a ``memory_format`` attribute the model declares, as a ``DeployedDetector`` does)."""
+    declared = getattr(model, 'memory_format', None)
+    if declared is not None:
+        return str(declared)
+    weight = next((m.weight for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    channels_last = (weight is not None and not weight.is_contiguous()
+                     and weight.is_contiguous(memory_format=torch.channels_last))
+    return 'channels_last' if channels_last else 'contiguous'
+
+
+def latency_settings(variants: Dict[str, nn.Module], batch: dict, repeats: int) -> dict:
+    """How :func:`latency_ms` measured ``variants`` on ``batch``: for the report."""
+    reference = next(iter(variants.values()))
+    with torch.no_grad():
+        shape = list(reference.data_preprocessor(batch, False)['inputs'].shape)
+    return dict(input_shape=shape, threads=torch.get_num_threads(), repeats=repeats,
+                memory_format={name: memory_format(m) for name, m in variants.items()})

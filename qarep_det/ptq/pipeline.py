@@ -1,16 +1,19 @@
 """The PTQ pipeline behind ``tools/ptq.py``: checkpoint -> fused FP32 -> INT8, evaluated side by side.
 
 Data flow (DESIGN.md): safe load -> config (checkpoint meta or ``--config``) -> model (EMA weights
-when EMA was used) -> ``reparameterize_model`` -> fused == unfused on real validation images ->
-prepare the tensor path -> calibrate on training images through the test pipeline -> convert ->
-one evaluation loop for every variant with the config's own evaluator -> latency -> report.
+when EMA was used) -> ``reparameterize_model`` -> ``model_fp32.pt`` -> fused == unfused on real
+validation images -> prepare the tensor path -> calibrate on training images through the test
+pipeline -> convert -> ``model_int8.pt`` -> one evaluation loop for every variant with the config's
+own evaluator -> latency -> report. ``fp32_fused`` and ``int8`` are loaded back from their files
+(TorchScript, channels_last) before they are checked, evaluated and timed: the report describes the
+files the user ships.
 """
 import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -19,7 +22,7 @@ from mmengine.logging import print_log
 from .. import quantization as q
 from ..reparam import reparameterize_model
 from .data import calibration_dataloader, eval_dataloader
-from .evaluation import evaluate_variants, latency_ms, max_abs_difference
+from .evaluation import evaluate_variants, latency_ms, latency_settings, max_abs_difference
 from .loading import PTQInputError, build_model, check_classes, load_checkpoint, load_config
 from .report import StagedOutputDir, metrics_table, write_json
 
@@ -105,8 +108,7 @@ def _quantize(opts: PTQOptions, cfg: Config, fused: torch.nn.Module, example: to
             q.calibrate(prepared, calib_loader, progress=opts.progress)
     with _timed(timings, 'convert_and_save'):
         int8 = q.convert_detector(prepared)
-        q.save_quantized(int8, out, cfg.model, example)
-        (out / 'config.py').write_text(cfg.pretty_text)
+        result['path'] = q.save_quantized(int8, out, cfg.model, example)['model']
     with _timed(timings, 'diagnostics'):
         weights = q.weight_stats(prepared.float_path)
         ranges = q.activation_ranges(prepared)
@@ -114,12 +116,13 @@ def _quantize(opts: PTQOptions, cfg: Config, fused: torch.nn.Module, example: to
         q.plot_weight_stats({'fp32_fused': weights}, out / 'weight_stats.png')
         q.plot_activation_ranges(ranges, out / 'activation_ranges.png')
         q.plot_layer_sqnr({'int8': layers}, out / 'layer_sqnr.png')
-    result.update(model=int8, prepared=prepared.summary(), output_sqnr_db=q.output_sqnr(prepared, int8, probe),
+    result.update(prepared=prepared.summary(), output_sqnr_db=q.output_sqnr(prepared, int8, probe),
                   layer_sqnr_db=layers, weight_stats=weights, activation_ranges=ranges)
     return result
 
 
 def _fusion_check(opts: PTQOptions, model: torch.nn.Module, fused: torch.nn.Module, loader) -> Dict[str, float]:
+    """Max abs difference of the head outputs of ``fused`` (the deployed file) and ``model`` on validation images."""
     batches = list(itertools.islice(loader, opts.check_images))
     with torch.no_grad():
         data = model.data_preprocessor(batches[0], False)
@@ -156,29 +159,42 @@ def run_ptq(opts: PTQOptions) -> dict:
                                              batch_size=1, collate_fn=loader.collate_fn)
     calib_loader, num_calib = calibration_dataloader(cfg, opts.calib_images, opts.seed) if opts.int8 else (None, 0)
     with staged as out:
-        with _timed(timings, 'fuse_and_check'):
+        example = model.data_preprocessor(next(iter(loader)), False)['inputs']
+        (out / 'config.py').write_text(cfg.pretty_text)
+        with _timed(timings, 'fuse_and_check'):  # the fused model is checked as it is shipped: from its file
             fused = reparameterize_model(model)
-            fusion = _fusion_check(opts, model, fused, loader)
+            files = dict(fp32_fused=q.save_deployed(q.deploy_fused(fused), out, cfg.model, example))
+            deployed = q.load_deployed(files['fp32_fused'])
+            fusion = _fusion_check(opts, model, deployed, loader)
         print_log(f'fused == unfused: max abs diff {fusion["max_abs_diff"]:.3g}', logger='current')
-        variants = dict(fp32=model, fp32_fused=fused)
+        variants = dict(fp32=model, fp32_fused=deployed)
         quant = {}
         if opts.int8:
-            example = model.data_preprocessor(next(iter(loader)), False)['inputs']
             quant = _quantize(opts, cfg, fused, example, calib_loader, out, timings)
-            variants['int8'] = quant.pop('model')
+            files['int8'] = quant.pop('path')
+            variants['int8'] = q.load_deployed(files['int8'])  # evaluated and timed as shipped
         with _timed(timings, 'evaluate'):
             metrics = evaluate_variants(variants, loader, cfg, dataset.metainfo, progress=opts.progress)
         timing_batch = next(iter(loader))
         with _timed(timings, 'latency'):
             latency = {name: latency_ms(m, timing_batch, repeats=opts.latency_repeats) for name, m in variants.items()}
         report = dict(checkpoint=str(opts.checkpoint), models=metrics, latency_ms=latency,
+                      deployed_files={name: path.name for name, path in files.items()},
+                      latency_settings=latency_settings(variants, timing_batch, opts.latency_repeats),
                       fusion_max_abs_diff=fusion['max_abs_diff'], fusion_check=fusion,
                       calibration=dict(images=num_calib, split='train', pipeline='test', seed=opts.seed,
                                        observer=opts.observer, backend=opts.backend) if opts.int8 else None,
                       skipped_layers=quant.get('prepared', {}).get('config', {}).get('skip_layers', []),
                       timings_s=timings, **quant)
         lines = ['# PTQ report', '', f'checkpoint: `{opts.checkpoint}`', ''] + metrics_table(metrics, latency)
-        lines += ['', f'fused vs unfused max abs difference: {fusion["max_abs_diff"]:.3g}']
+        settings = report['latency_settings']
+        lines += ['', f'latency: median of {settings["repeats"]} runs of the whole model (pre-processing, network, '
+                  f'decoding, NMS), batch 1, {settings["input_shape"][-2]}x{settings["input_shape"][-1]}, '
+                  f'{settings["threads"]} threads; memory format: '
+                  + ', '.join(f'{k} {v}' for k, v in settings['memory_format'].items()),
+                  'deployed (TorchScript, evaluated and timed from these files): '
+                  + ', '.join(f'{k} `{v}`' for k, v in report['deployed_files'].items()),
+                  f'fused vs unfused max abs difference: {fusion["max_abs_diff"]:.3g}']
         if opts.int8:
             lines += [f'INT8 output SQNR: {quant["output_sqnr_db"]["all"]:.1f} dB',
                       f'layers kept in float: {", ".join(report["skipped_layers"]) or "none"}',

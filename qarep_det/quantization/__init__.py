@@ -7,12 +7,13 @@ silenced inside these functions only. Importing it changes no global state.
 Workflow (``tools/ptq.py`` runs it on a trained checkpoint)::
 
     from qarep_det.quantization import (QuantConfig, prepare_detector, calibrate, convert_detector,
-                                        save_quantized, load_quantized)
+                                        deploy_fused, save_deployed, save_quantized, load_deployed)
     prepared = prepare_detector(model, example_images, QuantConfig(observer='mae', backend='x86'))
     calibrate(prepared, calibration_batches)            # tensors or dataloader batches
     int8 = convert_detector(prepared)                   # int8.predict(inputs, data_samples) as mmdet
     save_quantized(int8, 'work_dirs/ptq', cfg.model, example_images)  # model_int8.pt + quant_params.json
-    int8 = load_quantized('work_dirs/ptq/model_int8.pt')                # no backbone/neck/loss code needed
+    int8 = load_deployed('work_dirs/ptq/model_int8.pt')                 # no backbone/neck/loss code needed
+    save_deployed(deploy_fused(model), 'work_dirs/ptq', cfg.model, example_images)  # model_fp32.pt
 
 What is quantized: ``prepare_detector`` fuses a copy of the model (``reparameterize_model``; FX
 folds any conv-BN left), then for a ``YOLOv6Head`` detector traces backbone + neck +
@@ -36,10 +37,13 @@ Public API:
   -> PreparedDetector`` (``layer_names``, ``quantized_layers``, ``per_tensor_weight_layers``,
   ``float_layers``, ``float_forward(images)``, ``summary()``).
 * ``calibrate(prepared, batches, progress=True) -> int`` (images seen).
-* ``convert_detector(prepared) -> QuantizedDetector`` (an mmdet ``BaseDetector``: ``predict``,
-  ``forward(mode='predict'|'tensor')``, ``test_step``).
-* ``save_quantized(detector, out_dir, model_cfg, example_inputs) -> {'model', 'params'}``,
-  ``load_quantized(path) -> QuantizedDetector``, ``quantization_params(detector) -> dict``.
+* ``convert_detector(prepared) -> QuantizedDetector`` and ``deploy_fused(model) -> DeployedDetector``
+  (the fused FP32 counterpart): mmdet ``BaseDetector``s (``predict``, ``forward(mode='predict'|'tensor')``,
+  ``test_step``) that run channels_last (``DEPLOY_MEMORY_FORMAT``).
+* ``save_deployed(detector, out_dir, model_cfg, example_inputs) -> path`` (TorchScript
+  ``model_int8.pt`` / ``model_fp32.pt``), ``save_quantized(...) -> {'model', 'params'}`` (plus
+  ``quant_params.json``), ``load_deployed(path) -> DeployedDetector``,
+  ``quantization_params(detector) -> dict``.
 * Diagnostics (JSON-able dicts): ``weight_stats(module)``, ``activation_ranges(prepared)``,
   ``output_sqnr(prepared, quantized, batches)``, ``layer_sqnr(prepared, quantized, batches)``.
 * ``layer_sensitivity(prepared, batches, layers=None) -> [{'layer', 'sqnr_db'}]`` (most
@@ -48,9 +52,9 @@ Public API:
   ``plot_sensitivity``.
 """
 from ._backend import supported_backends
-from .convert import QuantizedDetector, convert_detector
+from .convert import DEPLOY_MEMORY_FORMAT, DeployedDetector, QuantizedDetector, convert_detector, deploy_fused
 from .diagnostics import activation_ranges, layer_sqnr, output_sqnr, weight_stats
-from .export import load_quantized, quantization_params, save_quantized
+from .export import load_deployed, quantization_params, save_deployed, save_quantized
 from .observers import OBSERVERS, MAEObserver, PercentileObserver, activation_observer
 from .plots import plot_activation_ranges, plot_layer_sqnr, plot_sensitivity, plot_weight_stats
 from .prepare import SILU_MODES, PreparedDetector, calibrate, prepare_detector
@@ -58,9 +62,10 @@ from .qconfig import QuantConfig, build_qconfig_mapping
 from .sensitivity import auto_skip_layers, layer_sensitivity
 
 __all__ = [
-    'OBSERVERS', 'SILU_MODES', 'MAEObserver', 'PercentileObserver', 'PreparedDetector', 'QuantConfig',
-    'QuantizedDetector', 'activation_observer', 'activation_ranges', 'auto_skip_layers', 'build_qconfig_mapping',
-    'calibrate', 'convert_detector', 'layer_sensitivity', 'layer_sqnr', 'load_quantized', 'output_sqnr',
-    'plot_activation_ranges', 'plot_layer_sqnr', 'plot_sensitivity', 'plot_weight_stats', 'prepare_detector',
-    'quantization_params', 'save_quantized', 'supported_backends', 'weight_stats'
+    'DEPLOY_MEMORY_FORMAT', 'OBSERVERS', 'SILU_MODES', 'DeployedDetector', 'MAEObserver', 'PercentileObserver',
+    'PreparedDetector', 'QuantConfig', 'QuantizedDetector', 'activation_observer', 'activation_ranges',
+    'auto_skip_layers', 'build_qconfig_mapping', 'calibrate', 'convert_detector', 'deploy_fused',
+    'layer_sensitivity', 'layer_sqnr', 'load_deployed', 'output_sqnr', 'plot_activation_ranges', 'plot_layer_sqnr',
+    'plot_sensitivity', 'plot_weight_stats', 'prepare_detector', 'quantization_params', 'save_deployed',
+    'save_quantized', 'supported_backends', 'weight_stats'
 ]

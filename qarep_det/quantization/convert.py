@@ -1,47 +1,59 @@
-"""Convert a calibrated detector to INT8: ``QuantizedDetector``, an mmdet detector for inference.
+"""Deployed detectors: a tensor path (fused FP32, or INT8) in front of the float head's post-processing.
 
-The quantized tensor path produces the head outputs; the original head's ``predict_by_feat``
-(decoding, priors, NMS; float) turns them into ``DetDataSample`` predictions, exactly as the float
-detector's ``predict`` does.
+``convert_detector`` turns a calibrated detector into a :class:`QuantizedDetector`;
+``deploy_fused`` turns a float detector into its fused FP32 :class:`DeployedDetector`. The tensor
+path produces the head outputs; the original head's ``predict_by_feat`` (decoding, priors, NMS;
+float) turns them into ``DetDataSample`` predictions, exactly as the float detector's ``predict``
+does. Both run NHWC (channels_last), the layout the CPU kernels compute in (oneDNN for float
+convs; FBGEMM, oneDNN and QNNPACK for quantized ones): the fused FP32 model is 10-15% faster in it
+than in NCHW (``benchmarks/quantization_latency.py``) and the first quantized conv skips a reorder.
 
 Provenance: the predict path is mmdet 3.x ``SingleStageDetector.predict`` /
-``BaseDenseHead.predict``; INT8 inference as Jacob et al., CVPR 2018, Sec. 2.
+``BaseDenseHead.predict``; INT8 inference as Jacob et al., CVPR 2018, Sec. 2; the fused network
+is RepVGG's deploy form (Ding et al., CVPR 2021, Sec. 3.3).
 """
+import copy
 from typing import List, Optional
 
+import torch
 from mmdet.models.detectors.base import BaseDetector
 from mmdet.structures import SampleList
 from torch import Tensor, nn
 
+from ..reparam import reparameterize_model
 from ._backend import convert_graph, quantized_engine, quiet_deprecations
-from .modules import QuantizedTensorPath, postprocessing_head
+from .modules import (BackboneNeck, BackboneNeckHead, TensorPath, head_layers_quantizable,
+                      postprocessing_head)
 from .prepare import PreparedDetector
 
+DEPLOY_MEMORY_FORMAT = torch.channels_last
+"""The layout deployed detectors compute in (their images are converted to it on entry)."""
 
-class QuantizedDetector(BaseDetector):
-    """An INT8 tensor path in front of a float head's post-processing; inference only.
+
+class DeployedDetector(BaseDetector):
+    """A deployed tensor path in front of a float head's post-processing; inference only.
 
     Args:
         data_preprocessor: The float detector's data preprocessor.
-        tensor_path: ``images -> head outputs`` (a :class:`~.modules.QuantizedTensorPath`, or its
-            TorchScript when loaded from disk).
+        tensor_path: ``images -> head outputs``: an ``nn.Module``, or its TorchScript when loaded
+            from disk.
         bbox_head: The head used for ``predict_by_feat`` (see :func:`~.modules.postprocessing_head`).
-        backend: Quantized engine the graph was converted for (set while it runs).
-        info: JSON-able description (``PreparedDetector.summary()``), saved with the model.
+        info: JSON-able description, saved with the model.
     """
 
-    def __init__(self, data_preprocessor: nn.Module, tensor_path: nn.Module, bbox_head: nn.Module, backend: str,
+    memory_format = 'channels_last'
+    """Layout of the tensor path, as reported by ``qarep_det.ptq.evaluation.memory_format``."""
+
+    def __init__(self, data_preprocessor: nn.Module, tensor_path: nn.Module, bbox_head: nn.Module,
                  info: dict) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         self.tensor_path = tensor_path
         self.bbox_head = bbox_head
-        self.backend = backend
         self.info = info
 
     def _forward(self, batch_inputs: Tensor, batch_data_samples: Optional[SampleList] = None) -> tuple:
         """Normalized ``(B, 3, H, W)`` images -> the head's raw outputs (``mode='tensor'``)."""
-        with quiet_deprecations(), quantized_engine(self.backend):
-            return self.tensor_path(batch_inputs)
+        return self.tensor_path(batch_inputs.contiguous(memory_format=DEPLOY_MEMORY_FORMAT))
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList, rescale: bool = True) -> SampleList:
         """As ``SingleStageDetector.predict``: data samples with ``pred_instances`` filled in."""
@@ -51,10 +63,50 @@ class QuantizedDetector(BaseDetector):
         return self.add_pred_to_datasample(batch_data_samples, results)
 
     def extract_feat(self, batch_inputs: Tensor) -> List[Tensor]:
-        raise NotImplementedError('a QuantizedDetector does not expose features: its graph ends at the head outputs')
+        raise NotImplementedError(f'a {type(self).__name__} does not expose features: its graph ends at the head '
+                                  'outputs')
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
-        raise NotImplementedError('a QuantizedDetector is for inference only')
+        raise NotImplementedError(f'a {type(self).__name__} is for inference only')
+
+
+class QuantizedDetector(DeployedDetector):
+    """A :class:`DeployedDetector` whose tensor path is INT8; it runs under its quantized engine.
+
+    Args:
+        data_preprocessor: The float detector's data preprocessor.
+        tensor_path: A :class:`~.modules.TensorPath`, or its TorchScript.
+        bbox_head: The head used for ``predict_by_feat``.
+        backend: Quantized engine the graph was converted for (set while it runs).
+        info: ``PreparedDetector.summary()``.
+    """
+
+    def __init__(self, data_preprocessor: nn.Module, tensor_path: nn.Module, bbox_head: nn.Module, backend: str,
+                 info: dict) -> None:
+        super().__init__(data_preprocessor, tensor_path, bbox_head, info)
+        self.backend = backend
+
+    def _forward(self, batch_inputs: Tensor, batch_data_samples: Optional[SampleList] = None) -> tuple:
+        with quiet_deprecations(), quantized_engine(self.backend):
+            return super()._forward(batch_inputs)
+
+
+def deploy_fused(model: nn.Module) -> DeployedDetector:
+    """The fused FP32 deployment of an mmdet single-stage detector with a neck (left unchanged).
+
+    The tensor path is backbone + neck + head layers (re-parameterized, channels_last weights);
+    decoding and NMS are the head's, as for :func:`convert_detector`.
+    """
+    fused = reparameterize_model(model).eval()
+    if head_layers_quantizable(fused.bbox_head):
+        path = BackboneNeckHead(fused.backbone, fused.neck, fused.bbox_head.head_module)
+        float_head = nn.Identity()
+    else:
+        path, float_head = BackboneNeck(fused.backbone, fused.neck), fused.bbox_head
+    tensor_path = TensorPath(path, float_head).to(memory_format=DEPLOY_MEMORY_FORMAT)
+    head, _ = postprocessing_head(fused.bbox_head)
+    return DeployedDetector(copy.deepcopy(fused.data_preprocessor), tensor_path, head,
+                            dict(graph='fp32_fused', detector=type(model).__name__)).eval()
 
 
 def convert_detector(prepared: PreparedDetector) -> QuantizedDetector:
@@ -68,6 +120,6 @@ def convert_detector(prepared: PreparedDetector) -> QuantizedDetector:
     """
     head, float_head = postprocessing_head(prepared.detector.bbox_head)
     graph = convert_graph(prepared.observed, prepared.config.backend)
-    detector = QuantizedDetector(prepared.detector.data_preprocessor, QuantizedTensorPath(graph, float_head), head,
+    detector = QuantizedDetector(prepared.detector.data_preprocessor, TensorPath(graph, float_head), head,
                                  prepared.config.backend, prepared.summary())
     return detector.eval()

@@ -1,14 +1,16 @@
-"""Save a quantized detector as TorchScript + JSON, and load it back without the training code.
+"""Save a deployed detector (INT8 or fused FP32) as TorchScript, and load it back without the training code.
 
-``model_int8.pt`` is ``torch.jit.trace`` of the tensor path (quantized graph, plus the float head
-layers when they are not in the graph), with the model config and the quantization summary
-embedded as extra files; ``quant_params.json`` lists every scale and zero point. Loading builds
-only the data preprocessor and the head (for ``predict_by_feat``) from the embedded config: no
-backbone, neck, loss or assigner is involved.
+``model_int8.pt`` / ``model_fp32.pt`` is ``torch.jit.trace`` of the tensor path (quantized or
+fused float graph, plus the float head layers when they are not in the graph; the float one also
+``torch.jit.freeze``-d), with the model config and the deployment summary embedded as extra files;
+``quant_params.json`` lists every scale and zero point of an INT8 model. Loading builds only the
+data preprocessor and the head (for ``predict_by_feat``) from the embedded config: no backbone,
+neck, loss or assigner is involved.
 
 Provenance: TorchScript serialization of quantized models is the deployment path of PyTorch's
 eager/FX quantization (``torch.jit.save`` keeps the packed INT8 weights).
 """
+import contextlib
 import copy
 import json
 import warnings
@@ -22,10 +24,11 @@ from mmengine.config import Config
 from torch import Tensor, nn
 
 from ._backend import QUANTIZED_LAYER_TYPES, quantized_engine, quiet_deprecations
-from .convert import QuantizedDetector
+from .convert import DEPLOY_MEMORY_FORMAT, DeployedDetector, QuantizedDetector
 from .modules import postprocessing_head
 
 MODEL_FILE = 'model_int8.pt'
+FP32_MODEL_FILE = 'model_fp32.pt'
 PARAMS_FILE = 'quant_params.json'
 _META = 'qarep_det_quantization.json'
 FORMAT = 'qarep_det.quantization/1'
@@ -65,12 +68,12 @@ def quantization_params(detector: QuantizedDetector) -> dict:
     return dict(format=FORMAT, torch=torch.__version__, **detector.info, layers=layers, activations=activations)
 
 
-def save_quantized(detector: QuantizedDetector, out_dir: Union[str, Path], model_cfg: dict,
-                   example_inputs: Tensor) -> Dict[str, Path]:
-    """Write ``model_int8.pt`` (TorchScript + embedded config) and ``quant_params.json``.
+def save_deployed(detector: DeployedDetector, out_dir: Union[str, Path], model_cfg: dict,
+                  example_inputs: Tensor) -> Path:
+    """Write ``model_int8.pt`` (a :class:`QuantizedDetector`) or ``model_fp32.pt`` (fused FP32).
 
     Args:
-        detector: From :func:`~.convert.convert_detector`.
+        detector: From :func:`~.convert.convert_detector` or :func:`~.convert.deploy_fused`.
         out_dir: Directory (created if missing).
         model_cfg: The detector's model config (``cfg.model``), used by the loader to rebuild the
             data preprocessor and the head's post-processing.
@@ -78,32 +81,49 @@ def save_quantized(detector: QuantizedDetector, out_dir: Union[str, Path], model
             (stride-compatible) resolutions run as well.
 
     Returns:
-        ``dict(model=path, params=path)``.
+        The path of the TorchScript file.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = quantization_params(detector)
-    meta = dict(format=FORMAT, backend=detector.backend, info=detector.info,
+    backend = getattr(detector, 'backend', None)
+    meta = dict(format=FORMAT, backend=backend, info=detector.info,
                 model_cfg=Config(dict(model=copy.deepcopy(model_cfg))).pretty_text)
-    paths = dict(model=out_dir / MODEL_FILE, params=out_dir / PARAMS_FILE)
-    with torch.no_grad(), quiet_deprecations(), quantized_engine(detector.backend), warnings.catch_warnings():
+    path = out_dir / (MODEL_FILE if backend else FP32_MODEL_FILE)
+    images = example_inputs.contiguous(memory_format=DEPLOY_MEMORY_FORMAT)
+    engine = quantized_engine(backend) if backend else contextlib.nullcontext()
+    with torch.no_grad(), quiet_deprecations(), engine, warnings.catch_warnings():
         # quantized ops read their scales as Python floats: constants, as they should be
         warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-        traced = torch.jit.trace(detector.tensor_path, example_inputs, strict=False, check_trace=False)
-        torch.jit.save(traced, str(paths['model']), _extra_files={_META: json.dumps(meta)})
-    paths['params'].write_text(json.dumps(params, indent=1))
+        traced = torch.jit.trace(detector.tensor_path, images, strict=False, check_trace=False)
+        if not backend:  # weights become constants: oneDNN convs get them pre-packed
+            traced = torch.jit.freeze(traced.eval())
+        torch.jit.save(traced, str(path), _extra_files={_META: json.dumps(meta)})
+    return path
+
+
+def save_quantized(detector: QuantizedDetector, out_dir: Union[str, Path], model_cfg: dict,
+                   example_inputs: Tensor) -> Dict[str, Path]:
+    """Write ``model_int8.pt`` (:func:`save_deployed`) and ``quant_params.json``.
+
+    Returns:
+        ``dict(model=path, params=path)``.
+    """
+    paths = dict(model=save_deployed(detector, out_dir, model_cfg, example_inputs),
+                 params=Path(out_dir) / PARAMS_FILE)
+    paths['params'].write_text(json.dumps(quantization_params(detector), indent=1))
     return paths
 
 
-def load_quantized(path: Union[str, Path]) -> QuantizedDetector:
-    """Rebuild a runnable :class:`~.convert.QuantizedDetector` from a ``model_int8.pt``.
+def load_deployed(path: Union[str, Path]) -> DeployedDetector:
+    """Rebuild a runnable detector from a ``model_int8.pt`` or ``model_fp32.pt``.
 
     Args:
-        path: The file written by :func:`save_quantized` (or its directory).
+        path: A file written by :func:`save_deployed` (a directory: its ``model_int8.pt``).
 
     Returns:
-        The detector (eval mode): the TorchScript tensor path and, built from the embedded
-        config, the data preprocessor and the head's float post-processing.
+        A :class:`QuantizedDetector` (INT8) or :class:`DeployedDetector` (fused FP32), eval mode:
+        the TorchScript tensor path and, built from the embedded config, the data preprocessor
+        and the head's float post-processing.
     """
     path = Path(path)
     path = path / MODEL_FILE if path.is_dir() else path
@@ -112,11 +132,15 @@ def load_quantized(path: Union[str, Path]) -> QuantizedDetector:
         if not names:
             raise ValueError(f'{path} is not a {FORMAT} file (no {_META} inside)')
         meta = json.loads(archive.read(names[0]))
-    with quiet_deprecations(), quantized_engine(meta['backend']):  # packed weights are unpacked for it
-        tensor_path = torch.jit.load(str(path), map_location='cpu')
+    backend = meta['backend']
+    with quiet_deprecations(), quantized_engine(backend) if backend else contextlib.nullcontext():
+        tensor_path = torch.jit.load(str(path), map_location='cpu')  # INT8: packed weights unpacked for backend
     cfg = Config.fromstring(meta['model_cfg'], '.py').model
     bbox_head = MODELS.build(dict(cfg.bbox_head, train_cfg=None, test_cfg=cfg.get('test_cfg')))
     head, _ = postprocessing_head(bbox_head)
-    detector = QuantizedDetector(MODELS.build(cfg.data_preprocessor), tensor_path, head, meta['backend'],
-                                 meta['info'])
+    preprocessor = MODELS.build(cfg.data_preprocessor)
+    if backend:
+        detector = QuantizedDetector(preprocessor, tensor_path, head, backend, meta['info'])
+    else:
+        detector = DeployedDetector(preprocessor, tensor_path, head, meta['info'])
     return detector.eval()

@@ -97,11 +97,12 @@ class BackboneNeckHead(BackboneNeck):
         return self.bbox_head(super().forward(images))
 
 
-class QuantizedTensorPath(nn.Module):
-    """``images -> head outputs``: the quantized graph, then the head layers left in float (if any).
+class TensorPath(nn.Module):
+    """``images -> head outputs``: a graph (INT8, or fused FP32), then the head layers left in float (if any).
 
     Args:
-        graph: The converted (INT8) graph of a :class:`BackboneNeck` or :class:`BackboneNeckHead`.
+        graph: The converted (INT8) graph of a :class:`BackboneNeck` or :class:`BackboneNeckHead`,
+            or the float module itself (fused FP32 deployment).
         float_head: Float layers applied to the graph's outputs: ``nn.Identity`` when the graph
             ends with the head layers, else the detector's ``bbox_head`` (its ``forward``).
     """

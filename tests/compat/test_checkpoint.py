@@ -140,7 +140,8 @@ def test_bad_files_give_one_line_errors(tmp_path: Path) -> None:
         load_checkpoint_file(str(tmp_path / 'list.pth'))
 
 
-@pytest.mark.parametrize('content', [b'', b'PK\x03\x04truncated zip', b'\x80\x02}q\x00'], ids=['empty', 'zip', 'pickle'])
+@pytest.mark.parametrize('content', [b'', b'PK\x03\x04truncated zip', b'\x80\x02}q\x00'],
+                         ids=['empty', 'zip', 'pickle'])
 def test_truncated_files_give_one_line_errors(tmp_path: Path, content: bytes) -> None:
     (tmp_path / 'bad.pth').write_bytes(content)
     with pytest.raises(CheckpointLoadError, match='^not a PyTorch checkpoint: ') as info:

@@ -64,6 +64,11 @@ def test_int8_round_trip_report_and_reevaluation(checkpoint: Path, tmp_path: Pat
     assert report['models']['fp32'] == report['models']['fp32_fused']  # fusion changes no prediction
     assert report['fusion_max_abs_diff'] < 1e-3
     assert set(report['latency_ms']) == {'fp32', 'fp32_fused', 'int8'} and min(report['latency_ms'].values()) > 0
+    settings = report['latency_settings']  # the deployed models run NHWC, the training model as trained
+    assert settings['memory_format'] == {'fp32': 'contiguous', 'fp32_fused': 'channels_last', 'int8': 'channels_last'}
+    assert settings['input_shape'][:2] == [1, 3] and settings['threads'] >= 1
+    assert 'memory format: fp32 contiguous, fp32_fused channels_last, int8 channels_last' in (
+        out / 'report.md').read_text()
     assert report['calibration']['images'] == 4 and report['calibration']['split'] == 'train'
     assert report['skipped_layers'] == []
     assert report['output_sqnr_db']['all'] > 10  # INT8 head outputs track FP32
@@ -71,7 +76,8 @@ def test_int8_round_trip_report_and_reevaluation(checkpoint: Path, tmp_path: Pat
     stages = {'load', 'fuse_and_check', 'calibrate', 'sensitivity', 'convert_and_save', 'diagnostics', 'evaluate',
               'latency'}
     assert set(report['timings_s']) == stages and all(v > 0 for v in report['timings_s'].values())
-    for name in ('report.md', 'model_int8.pt', 'quant_params.json', 'config.py', 'sensitivity.png',
+    assert report['deployed_files'] == {'fp32_fused': 'model_fp32.pt', 'int8': 'model_int8.pt'}
+    for name in ('report.md', 'model_fp32.pt', 'model_int8.pt', 'quant_params.json', 'config.py', 'sensitivity.png',
                  'weight_stats.png', 'activation_ranges.png', 'layer_sqnr.png'):
         assert (out / name).is_file(), name
     assert '| int8 |' in stdout and '| int8 |' in (out / 'report.md').read_text()
@@ -82,6 +88,9 @@ def test_int8_round_trip_report_and_reevaluation(checkpoint: Path, tmp_path: Pat
     assert code == 0, err
     mAP = f'{report["models"]["int8"]["coco/bbox_mAP"]:.3f}'
     assert f'| int8 | {mAP} |' in stdout
+    code, stdout, err = run(capsys, '--eval-int8', out / 'model_fp32.pt')  # the fused FP32 file, likewise
+    assert code == 0, err
+    assert f'| fp32_fused | {report["models"]["fp32_fused"]["coco/bbox_mAP"]:.3f} |' in stdout
     # A folder that holds a report is refused and left as it was.
     before = (out / 'report.json').read_bytes()
     code, _, err = run(capsys, checkpoint, '--out', out)
@@ -99,6 +108,10 @@ def test_bad_checkpoints(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, tmp_path / 'no_cfg.pth', '--out', tmp_path / 'o3')
     assert_one_line_error(code, err, 'stores no config: pass one with --config')
     assert not (tmp_path / 'o1').exists() and not (tmp_path / 'o3').exists()
+    code, _, err = run(capsys, '--eval-int8', tmp_path / 'none.pt')
+    assert_one_line_error(code, err, 'model not found')
+    code, _, err = run(capsys, '--eval-int8', tmp_path / 'notes.pth')
+    assert_one_line_error(code, err, 'is not a model_int8.pt / model_fp32.pt written by tools/ptq.py')
 
 
 def test_bad_configs_and_options(checkpoint: Path, tmp_path: Path, capsys) -> None:

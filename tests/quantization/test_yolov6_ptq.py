@@ -7,7 +7,7 @@ from mmdet.structures import DetDataSample
 from torch import nn
 
 from qarep_det.models.layers import RepModule
-from qarep_det.quantization import (QuantConfig, calibrate, convert_detector, layer_sqnr, load_quantized,
+from qarep_det.quantization import (QuantConfig, calibrate, convert_detector, layer_sqnr, load_deployed,
                                     output_sqnr, prepare_detector, quantization_params, save_quantized)
 from qarep_det.quantization.modules import DecodingHeadModule, QuantizableSiLU, replace_silu
 
@@ -122,7 +122,7 @@ def test_save_load_round_trip(quantized, test_images, tmp_path) -> None:
     params = json.loads(paths['params'].read_text())
     assert params['config']['backend'] == 'x86' and len(params['layers']) == 71
     assert params['activations']['backbone_stem_reparam_conv_input_scale_0'] > 0
-    loaded = load_quantized(paths['model'])
+    loaded = load_deployed(paths['model'])
     images = torch.rand(3, 3, 64, 128)  # another batch size and resolution than traced
     for a, b in zip(quantized(images, mode='tensor'), loaded(images, mode='tensor')):
         assert all(torch.equal(x, y) for x, y in zip(a, b))

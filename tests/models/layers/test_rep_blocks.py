@@ -52,7 +52,8 @@ def test_fused_equals_unfused_property(block_index, group_width_in, group_width_
     out_channels = in_channels if same_channels else group_width_out * groups
     block = make_block(BLOCKS[block_index], in_channels, out_channels, seed=seed, kernel_size=kernel_size,
                        stride=stride, groups=groups, act_cfg=None if act is None else dict(type=act))
-    x = torch.randn(batch, in_channels, height, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(batch, in_channels, height, width, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(seed))
     assert_fusion_exact(block, x)
 
 

@@ -37,7 +37,8 @@ def test_tal_assigns_topk_priors_inside_the_box_with_normalized_scores() -> None
     assert result.scores[0, :, :2].abs().sum() == 0 and result.scores[0, ~fg].abs().sum() == 0
     assert 0 < ious.min() <= ious.max() <= 1
     best_pred = pred_bboxes[0, fg][ious.argmax()]
-    inter = (torch.min(best_pred[2:], gt_bboxes[0, 0, 2:]) - torch.max(best_pred[:2], gt_bboxes[0, 0, :2])).clamp(0).prod()
+    lower, upper = torch.max(best_pred[:2], gt_bboxes[0, 0, :2]), torch.min(best_pred[2:], gt_bboxes[0, 0, 2:])
+    inter = (upper - lower).clamp(0).prod()
     union = (best_pred[2:] - best_pred[:2]).prod() + 32 * 32 - inter
     assert torch.isclose(ious.max(), inter / union)
 
