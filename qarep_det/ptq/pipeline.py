@@ -10,6 +10,7 @@ files the user ships.
 """
 import contextlib
 import itertools
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,41 @@ def _fusion_check(opts: PTQOptions, model: torch.nn.Module, fused: torch.nn.Modu
     return dict(max_abs_diff=diff, relative=relative, images=len(batches))
 
 
+def _deploy_fp32(model: torch.nn.Module, cfg: Config, example: torch.Tensor, out: Path) -> tuple:
+    """The fused model as shipped: ``model_fp32.pt`` written and loaded back (in memory when the
+    detector has no deployable tensor path). Returns ``(fused eager model, shipped model, files)``."""
+    fused = reparameterize_model(model)
+    if not q.deployable(fused):
+        print_log(f'{type(model).__name__}: the fused model is evaluated in memory; model_fp32.pt is written '
+                  'for single-stage detectors with a neck', logger='current', level=logging.WARNING)
+        return fused, fused, {}
+    files = dict(fp32_fused=q.save_deployed(q.deploy_fused(fused), out, cfg.model, example))
+    return fused, q.load_deployed(files['fp32_fused']), files
+
+
+def _markdown(opts: PTQOptions, report: dict) -> str:
+    """``report.md``: the metrics table and the figures a reader checks first."""
+    settings = report['latency_settings']
+    lines = ['# PTQ report', '', f'checkpoint: `{opts.checkpoint}`', ''] + metrics_table(report['models'],
+                                                                                       report['latency_ms'])
+    lines += ['', f'latency: median of {settings["repeats"]} runs of the whole model (pre-processing, network, '
+              f'decoding, NMS), batch 1, {settings["input_shape"][-2]}x{settings["input_shape"][-1]}, '
+              f'{settings["threads"]} threads; memory format: '
+              + ', '.join(f'{k} {v}' for k, v in settings['memory_format'].items()),
+              'deployed (TorchScript, evaluated and timed from these files): '
+              + (', '.join(f'{k} `{v}`' for k, v in report['deployed_files'].items()) or 'none'),
+              f'fused vs unfused max abs difference: {report["fusion_max_abs_diff"]:.3g}']
+    if opts.int8:
+        timings = report['timings_s']
+        lines += [f'INT8 output SQNR: {report["output_sqnr_db"]["all"]:.1f} dB',
+                  f'layers kept in float: {", ".join(report["skipped_layers"]) or "none"}',
+                  f'per-tensor weights (transposed convs): '
+                  f'{", ".join(report["prepared"]["per_tensor_weight_layers"]) or "none"}',
+                  f'PTQ time without evaluation and latency: {ptq_seconds(timings):.0f} s '
+                  f'({", ".join(f"{k} {v:.0f} s" for k, v in timings.items())})']
+    return '\n'.join(lines) + '\n'
+
+
 def run_ptq(opts: PTQOptions) -> dict:
     """Run the whole pipeline; returns the report (also written to ``opts.out``).
 
@@ -151,6 +187,9 @@ def run_ptq(opts: PTQOptions) -> dict:
         checkpoint = load_checkpoint(opts.checkpoint)
         cfg = load_config(checkpoint, opts.config, opts.cfg_options)
         model = build_model(cfg, checkpoint)
+    if opts.int8 and not q.deployable(model):
+        raise PTQInputError(f'--int8 quantizes mmdet single-stage detectors with a neck; {type(model).__name__} is '
+                            'not one (run without --int8 for the FP32 and fused FP32 evaluation)')
     loader, dataset = eval_dataloader(cfg)
     check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
     if opts.max_eval_images:
@@ -162,9 +201,7 @@ def run_ptq(opts: PTQOptions) -> dict:
         example = model.data_preprocessor(next(iter(loader)), False)['inputs']
         (out / 'config.py').write_text(cfg.pretty_text)
         with _timed(timings, 'fuse_and_check'):  # the fused model is checked as it is shipped: from its file
-            fused = reparameterize_model(model)
-            files = dict(fp32_fused=q.save_deployed(q.deploy_fused(fused), out, cfg.model, example))
-            deployed = q.load_deployed(files['fp32_fused'])
+            fused, deployed, files = _deploy_fp32(model, cfg, example, out)
             fusion = _fusion_check(opts, model, deployed, loader)
         print_log(f'fused == unfused: max abs diff {fusion["max_abs_diff"]:.3g}', logger='current')
         variants = dict(fp32=model, fp32_fused=deployed)
@@ -186,22 +223,6 @@ def run_ptq(opts: PTQOptions) -> dict:
                                        observer=opts.observer, backend=opts.backend) if opts.int8 else None,
                       skipped_layers=quant.get('prepared', {}).get('config', {}).get('skip_layers', []),
                       timings_s=timings, **quant)
-        lines = ['# PTQ report', '', f'checkpoint: `{opts.checkpoint}`', ''] + metrics_table(metrics, latency)
-        settings = report['latency_settings']
-        lines += ['', f'latency: median of {settings["repeats"]} runs of the whole model (pre-processing, network, '
-                  f'decoding, NMS), batch 1, {settings["input_shape"][-2]}x{settings["input_shape"][-1]}, '
-                  f'{settings["threads"]} threads; memory format: '
-                  + ', '.join(f'{k} {v}' for k, v in settings['memory_format'].items()),
-                  'deployed (TorchScript, evaluated and timed from these files): '
-                  + ', '.join(f'{k} `{v}`' for k, v in report['deployed_files'].items()),
-                  f'fused vs unfused max abs difference: {fusion["max_abs_diff"]:.3g}']
-        if opts.int8:
-            lines += [f'INT8 output SQNR: {quant["output_sqnr_db"]["all"]:.1f} dB',
-                      f'layers kept in float: {", ".join(report["skipped_layers"]) or "none"}',
-                      f'per-tensor weights (transposed convs): '
-                      f'{", ".join(quant["prepared"]["per_tensor_weight_layers"]) or "none"}',
-                      f'PTQ time without evaluation and latency: {ptq_seconds(timings):.0f} s '
-                      f'({", ".join(f"{k} {v:.0f} s" for k, v in timings.items())})']
-        (out / 'report.md').write_text('\n'.join(lines) + '\n')
+        (out / 'report.md').write_text(_markdown(opts, report))
         write_json(out / 'report.json', report)
     return report

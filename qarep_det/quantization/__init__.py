@@ -38,7 +38,8 @@ Public API:
   ``float_layers``, ``float_forward(images)``, ``summary()``).
 * ``calibrate(prepared, batches, progress=True) -> int`` (images seen).
 * ``convert_detector(prepared) -> QuantizedDetector`` and ``deploy_fused(model) -> DeployedDetector``
-  (the fused FP32 counterpart): mmdet ``BaseDetector``s (``predict``, ``forward(mode='predict'|'tensor')``,
+  (the fused FP32 counterpart), for the models where ``deployable(model)`` (single-stage detectors
+  with a neck): mmdet ``BaseDetector``s (``predict``, ``forward(mode='predict'|'tensor')``,
   ``test_step``) that run channels_last (``DEPLOY_MEMORY_FORMAT``).
 * ``save_deployed(detector, out_dir, model_cfg, example_inputs) -> path`` (TorchScript
   ``model_int8.pt`` / ``model_fp32.pt``), ``save_quantized(...) -> {'model', 'params'}`` (plus
@@ -55,6 +56,7 @@ from ._backend import supported_backends
 from .convert import DEPLOY_MEMORY_FORMAT, DeployedDetector, QuantizedDetector, convert_detector, deploy_fused
 from .diagnostics import activation_ranges, layer_sqnr, output_sqnr, weight_stats
 from .export import load_deployed, quantization_params, save_deployed, save_quantized
+from .modules import deployable
 from .observers import OBSERVERS, MAEObserver, PercentileObserver, activation_observer
 from .plots import plot_activation_ranges, plot_layer_sqnr, plot_sensitivity, plot_weight_stats
 from .prepare import SILU_MODES, PreparedDetector, calibrate, prepare_detector
@@ -64,7 +66,7 @@ from .sensitivity import auto_skip_layers, layer_sensitivity
 __all__ = [
     'DEPLOY_MEMORY_FORMAT', 'OBSERVERS', 'SILU_MODES', 'DeployedDetector', 'MAEObserver', 'PercentileObserver',
     'PreparedDetector', 'QuantConfig', 'QuantizedDetector', 'activation_observer', 'activation_ranges',
-    'auto_skip_layers', 'build_qconfig_mapping', 'calibrate', 'convert_detector', 'deploy_fused',
+    'auto_skip_layers', 'build_qconfig_mapping', 'calibrate', 'convert_detector', 'deploy_fused', 'deployable',
     'layer_sensitivity', 'layer_sqnr', 'load_deployed', 'output_sqnr', 'plot_activation_ranges', 'plot_layer_sqnr',
     'plot_sensitivity', 'plot_weight_stats', 'prepare_detector', 'quantization_params', 'save_deployed',
     'save_quantized', 'supported_backends', 'weight_stats'

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..reparam import reparameterize_model
 from ._backend import convert_graph, quantized_engine, quiet_deprecations
-from .modules import (BackboneNeck, BackboneNeckHead, TensorPath, head_layers_quantizable,
+from .modules import (BackboneNeck, BackboneNeckHead, TensorPath, check_deployable, head_layers_quantizable,
                       postprocessing_head)
 from .prepare import PreparedDetector
 
@@ -96,7 +96,11 @@ def deploy_fused(model: nn.Module) -> DeployedDetector:
 
     The tensor path is backbone + neck + head layers (re-parameterized, channels_last weights);
     decoding and NMS are the head's, as for :func:`convert_detector`.
+
+    Raises:
+        TypeError: ``model`` is not :func:`~.modules.deployable`.
     """
+    check_deployable(model)
     fused = reparameterize_model(model).eval()
     if head_layers_quantizable(fused.bbox_head):
         path = BackboneNeckHead(fused.backbone, fused.neck, fused.bbox_head.head_module)

@@ -13,6 +13,7 @@ import copy
 from typing import Sequence, Tuple
 
 import torch
+from mmdet.models.detectors.single_stage import SingleStageDetector
 from torch import Tensor, nn
 
 from ..models.dense_heads.yolov6_head import YOLOv6Head
@@ -132,6 +133,18 @@ class DecodingHeadModule(nn.Module):
         self.num_classes = head_module.num_classes
         self.reg_max = head_module.reg_max
         self.integral = head_module.integral
+
+
+def deployable(model: nn.Module) -> bool:
+    """Whether ``model`` has the tensor path this subpackage deploys and quantizes: an mmdet
+    single-stage detector with a neck (YOLOv6, RetinaNet, ...)."""
+    return isinstance(model, SingleStageDetector) and model.with_neck
+
+
+def check_deployable(model: nn.Module) -> None:
+    """Raise ``TypeError`` unless :func:`deployable`."""
+    if not deployable(model):
+        raise TypeError(f'expected an mmdet single-stage detector with a neck, got {type(model).__name__}')
 
 
 def head_layers_quantizable(bbox_head: nn.Module) -> bool:

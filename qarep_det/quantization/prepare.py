@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Iterable, List, Union
 
 import torch
-from mmdet.models.detectors.single_stage import SingleStageDetector
 from mmengine.logging import print_log
 from torch import Tensor, nn
 from torch.fx import GraphModule
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 from ..reparam import reparameterize_model
 from ._backend import FLOAT_LAYER_TYPES, prepare_graph
-from .modules import BackboneNeck, BackboneNeckHead, head_layers_quantizable, replace_silu
+from .modules import BackboneNeck, BackboneNeckHead, check_deployable, head_layers_quantizable, replace_silu
 from .qconfig import PER_TENSOR_WEIGHT_TYPES, QuantConfig
 
 SILU_MODES = ('float', 'quantized')
@@ -113,8 +112,7 @@ def prepare_detector(model: nn.Module, example_inputs: Tensor, config: QuantConf
     Returns:
         The prepared detector; calibrate it with :func:`calibrate`.
     """
-    if not isinstance(model, SingleStageDetector) or not model.with_neck:
-        raise TypeError(f'expected an mmdet SingleStageDetector with a neck, got {type(model).__name__}')
+    check_deployable(model)
     if silu not in SILU_MODES:
         raise ValueError(f"silu must be one of {', '.join(SILU_MODES)}, got '{silu}'")
     detector = reparameterize_model(model).eval()

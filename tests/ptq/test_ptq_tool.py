@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+import mmdet
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
@@ -11,6 +12,7 @@ from qarep_det.datasets.synthetic import generate_synthetic_coco
 from testing_utils import load_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+MMDET_CONFIGS = Path(mmdet.__file__).parent / '.mim' / 'configs'
 ptq = load_tool('ptq')
 
 
@@ -136,3 +138,34 @@ def test_missing_calibration_set(checkpoint: Path, tmp_path: Path, capsys) -> No
     code, _, err = run(capsys, checkpoint, '--int8', '--out', tmp_path / 'o',
                        '--cfg-options', f'train_dataloader.dataset.ann_file={tmp_path}/none.json')
     assert_one_line_error(code, err, 'the calibration (training) set is missing')
+
+
+@pytest.fixture(scope='module')
+def two_stage_checkpoint(checkpoint: Path) -> Path:
+    """A Faster R-CNN (ResNet-18 FPN) on the same synthetic data: a detector ``--int8`` does not cover."""
+    cfg = tiny_config(checkpoint.parent / 'data')
+    model_cfg = Config.fromfile(str(MMDET_CONFIGS / '_base_/models/faster-rcnn_r50_fpn.py')).model
+    model_cfg.backbone.update(depth=18, init_cfg=None)
+    model_cfg.neck.in_channels = [64, 128, 256, 512]
+    model_cfg.roi_head.bbox_head.update(num_classes=cfg.model.bbox_head.head_module.num_classes, fc_out_channels=64)
+    model_cfg.test_cfg.rpn.update(nms_pre=100, max_per_img=20)  # an untrained RPN's proposals are all kept
+    model_cfg.data_preprocessor = cfg.model.data_preprocessor
+    cfg.model = model_cfg
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    path = checkpoint.parent / 'faster_rcnn.pth'
+    torch.save(dict(meta=dict(cfg=cfg.pretty_text), state_dict=model.state_dict()), path)
+    return path
+
+
+def test_detectors_without_a_deployable_tensor_path(two_stage_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, two_stage_checkpoint, '--int8', '--out', tmp_path / 'int8')
+    assert_one_line_error(code, err, '--int8 quantizes mmdet single-stage detectors with a neck; FasterRCNN is not')
+    assert not (tmp_path / 'int8').exists()
+    code, stdout, err = run(capsys, two_stage_checkpoint, '--out', tmp_path / 'fp32')
+    assert code == 0, err
+    report = json.loads((tmp_path / 'fp32' / 'report.json').read_text())
+    assert set(report['models']) == {'fp32', 'fp32_fused'} and report['deployed_files'] == {}
+    assert report['models']['fp32'] == report['models']['fp32_fused']  # evaluated in memory, the same network
+    assert report['latency_settings']['memory_format'] == {'fp32': 'contiguous', 'fp32_fused': 'contiguous'}
+    assert not (tmp_path / 'fp32' / 'model_fp32.pt').exists()

@@ -150,7 +150,7 @@ def test_skip_layers_stay_float(yolov6_model, calibration_batches, test_images) 
 
 
 def test_not_a_single_stage_detector() -> None:
-    with pytest.raises(TypeError, match='expected an mmdet SingleStageDetector with a neck'):
+    with pytest.raises(TypeError, match='expected an mmdet single-stage detector with a neck'):
         prepare_detector(nn.Conv2d(3, 3, 1), torch.rand(1, 3, 32, 32))
 
 
