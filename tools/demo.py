@@ -5,8 +5,8 @@ The two trainings run side by side, one CPU thread each (on 2 cores that is fast
 the other with 2 threads each: the small network does not keep 2 threads busy); a progress bar per
 model follows their logs. Then each model goes through ``tools/ptq.py --int8``. Everything lands
 in one new folder (default ``demo_output/<time>/``): training logs and checkpoints, one PTQ report
-per model (``report.json``/``.md``, plots, ``model_int8.pt``) and ``summary.md``. ``--quick`` trains
-for two epochs and evaluates on fewer images (what CI runs).
+per model (``report.json``/``.md``, plots, ``model_fp32.pt``, ``model_int8.pt``) and ``summary.md``.
+``--quick`` trains for two epochs and evaluates on fewer images (what CI runs).
 
 Usage:
     python tools/demo.py [--quick] [--epochs N] [--out DIR] [--data DIR]
