@@ -152,6 +152,18 @@ def head_layers_quantizable(bbox_head: nn.Module) -> bool:
     return isinstance(bbox_head, YOLOv6Head)
 
 
+def split_tensor_path(detector: nn.Module) -> Tuple[nn.Module, nn.Module]:
+    """``(graph, float_head)`` of a :func:`deployable` detector, sharing its modules.
+
+    ``graph`` is what is traced (and quantized): backbone + neck + head layers for a ``YOLOv6Head``
+    (``float_head`` is ``nn.Identity``), else backbone + neck (``float_head`` is the ``bbox_head``,
+    whose ``forward`` runs the head layers).
+    """
+    if head_layers_quantizable(detector.bbox_head):
+        return BackboneNeckHead(detector.backbone, detector.neck, detector.bbox_head.head_module), nn.Identity()
+    return BackboneNeck(detector.backbone, detector.neck), detector.bbox_head
+
+
 def postprocessing_head(bbox_head: nn.Module) -> Tuple[nn.Module, nn.Module]:
     """A copy of ``bbox_head`` for post-processing and the float layers to run after the graph.
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..reparam import reparameterize_model
 from ._backend import FLOAT_LAYER_TYPES, prepare_graph
-from .modules import BackboneNeck, BackboneNeckHead, check_deployable, head_layers_quantizable, replace_silu
+from .modules import BackboneNeckHead, check_deployable, replace_silu, split_tensor_path
 from .qconfig import PER_TENSOR_WEIGHT_TYPES, QuantConfig
 
 SILU_MODES = ('float', 'quantized')
@@ -116,12 +116,7 @@ def prepare_detector(model: nn.Module, example_inputs: Tensor, config: QuantConf
     if silu not in SILU_MODES:
         raise ValueError(f"silu must be one of {', '.join(SILU_MODES)}, got '{silu}'")
     detector = reparameterize_model(model).eval()
-    if head_layers_quantizable(detector.bbox_head):
-        path = BackboneNeckHead(detector.backbone, detector.neck, detector.bbox_head.head_module)
-        float_head = nn.Identity()
-    else:
-        path = BackboneNeck(detector.backbone, detector.neck)
-        float_head = detector.bbox_head
+    path, float_head = split_tensor_path(detector)
     path = copy.deepcopy(path).eval()
     if silu == 'quantized':
         replace_silu(path)
