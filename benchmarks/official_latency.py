@@ -15,7 +15,6 @@ interleaved runs. Each fused model also runs with channels_last weights (the lay
 Usage: ``python benchmarks/official_latency.py --official /path/to/YOLOv6 [--models n s] [--repeats 15]``
 """
 import argparse
-import copy
 import os
 import statistics
 import sys
@@ -30,6 +29,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from bccd_train import write_results
+from quantization_latency import channels_last
 from qarep_det import reparameterize_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def official_models(repo: Path, name: str, mode: str) -> Dict[str, torch.nn.Modu
 
 def with_channels_last(models: Dict[str, torch.nn.Module]) -> Dict[str, torch.nn.Module]:
     """``models`` plus ``fused_cl``: a copy of the fused model with channels_last (NHWC) weights."""
-    return dict(models, fused_cl=copy.deepcopy(models['fused']).to(memory_format=torch.channels_last))
+    return dict(models, fused_cl=channels_last(models['fused']))
 
 
 def our_models(name: str, blocks: str) -> Dict[str, torch.nn.Module]:

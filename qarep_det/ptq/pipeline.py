@@ -87,12 +87,13 @@ def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfi
         raise PTQInputError(str(exc)) from None
 
 
-def _quantize(opts: PTQOptions, cfg: Config, fused: torch.nn.Module, example: torch.Tensor, calib_loader,
+def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: torch.Tensor, calib_loader,
               out: Path, timings: Dict[str, float]) -> dict:
-    """Prepare, calibrate (once more with the auto-skipped layers if asked), convert, diagnose, save."""
+    """Prepare (``prepare_detector`` fuses a copy of ``model``), calibrate (once more with the
+    auto-skipped layers if asked), convert, diagnose, save."""
     with _timed(timings, 'calibrate'):
         try:
-            prepared = q.prepare_detector(fused, example, _quant_config(opts, opts.skip_layers))
+            prepared = q.prepare_detector(model, example, _quant_config(opts, opts.skip_layers))
         except ValueError as exc:  # --skip-layers naming no layer of the quantized graph
             raise PTQInputError(f'--skip-layers: {exc}') from None
         q.calibrate(prepared, calib_loader, progress=opts.progress)
@@ -105,7 +106,7 @@ def _quantize(opts: PTQOptions, cfg: Config, fused: torch.nn.Module, example: to
     if opts.auto_skip:
         with _timed(timings, 'calibrate'):
             skip = list(opts.skip_layers) + q.auto_skip_layers(result['sensitivity'], opts.auto_skip)
-            prepared = q.prepare_detector(fused, example, _quant_config(opts, skip))
+            prepared = q.prepare_detector(model, example, _quant_config(opts, skip))
             q.calibrate(prepared, calib_loader, progress=opts.progress)
     with _timed(timings, 'convert_and_save'):
         int8 = q.convert_detector(prepared)
@@ -138,15 +139,14 @@ def _fusion_check(opts: PTQOptions, model: torch.nn.Module, fused: torch.nn.Modu
 
 
 def _deploy_fp32(model: torch.nn.Module, cfg: Config, example: torch.Tensor, out: Path) -> tuple:
-    """The fused model as shipped: ``model_fp32.pt`` written and loaded back (in memory when the
-    detector has no deployable tensor path). Returns ``(fused eager model, shipped model, files)``."""
-    fused = reparameterize_model(model)
-    if not q.deployable(fused):
+    """The fused model as shipped: ``model_fp32.pt`` written and loaded back (fused in memory when the
+    detector has no deployable tensor path). Returns ``(shipped model, files)``."""
+    if not q.deployable(model):
         print_log(f'{type(model).__name__}: the fused model is evaluated in memory; model_fp32.pt is written '
                   'for single-stage detectors with a neck', logger='current', level=logging.WARNING)
-        return fused, fused, {}
-    files = dict(fp32_fused=q.save_deployed(q.deploy_fused(fused), out, cfg.model, example))
-    return fused, q.load_deployed(files['fp32_fused']), files
+        return reparameterize_model(model), {}
+    files = dict(fp32_fused=q.save_deployed(q.deploy_fused(model), out, cfg.model, example))
+    return q.load_deployed(files['fp32_fused']), files
 
 
 def _markdown(opts: PTQOptions, report: dict) -> str:
@@ -201,13 +201,13 @@ def run_ptq(opts: PTQOptions) -> dict:
         example = model.data_preprocessor(next(iter(loader)), False)['inputs']
         (out / 'config.py').write_text(cfg.pretty_text)
         with _timed(timings, 'fuse_and_check'):  # the fused model is checked as it is shipped: from its file
-            fused, deployed, files = _deploy_fp32(model, cfg, example, out)
+            deployed, files = _deploy_fp32(model, cfg, example, out)
             fusion = _fusion_check(opts, model, deployed, loader)
         print_log(f'fused == unfused: max abs diff {fusion["max_abs_diff"]:.3g}', logger='current')
         variants = dict(fp32=model, fp32_fused=deployed)
         quant = {}
         if opts.int8:
-            quant = _quantize(opts, cfg, fused, example, calib_loader, out, timings)
+            quant = _quantize(opts, cfg, model, example, calib_loader, out, timings)
             files['int8'] = quant.pop('path')
             variants['int8'] = q.load_deployed(files['int8'])  # evaluated and timed as shipped
         with _timed(timings, 'evaluate'):
