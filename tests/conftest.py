@@ -20,3 +20,35 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+def tiny_synthetic_config(data_root: Path):
+    """The demo's synthetic config pointed at ``data_root``, without worker processes."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/synthetic/yolov6n_qarep_synthetic.py'))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[key]
+        loader.dataset.data_root = str(data_root)
+        loader.num_workers, loader.persistent_workers = 0, False
+    cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = str(data_root / 'annotations/instances_val.json')
+    return cfg
+
+
+@pytest.fixture(scope='session')
+def synthetic_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint as training writes it (weights + the config text in ``meta``) for a 4+4-image synthetic set
+    in ``<checkpoint folder>/data``."""
+    from mmdet.registry import MODELS
+    from qarep_det.datasets.synthetic import generate_synthetic_coco
+    root = tmp_path_factory.mktemp('synthetic_checkpoint')
+    generate_synthetic_coco(root / 'data', num_train=4, num_val=4)
+    cfg = tiny_synthetic_config(root / 'data')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    with torch.no_grad():  # settle BN statistics on real-looking inputs
+        model.train()
+        model(torch.rand(4, 3, 256, 256), mode='tensor')
+    path = root / 'epoch_1.pth'
+    torch.save(dict(meta=dict(cfg=cfg.pretty_text, epoch=1), state_dict=model.state_dict()), path)
+    return path

@@ -1,13 +1,14 @@
 """Evaluate a checkpoint with its config's test dataloader and evaluator (thin wrapper around ``Runner``).
 
 Usage:
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl] [--partial]
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm}] [--fused]
 
 The metrics (e.g. ``coco/bbox_mAP``) are logged and printed; ``--out`` also dumps the predictions.
 ``--fused`` evaluates the re-parameterized (deployed) model instead, through ``ReparamEvalHook``.
-Bad input (no such config or checkpoint, an ``--out`` that is not ``.pkl``) exits with code 2 and
-one line on stderr.
+The checkpoint goes through the project's one checkpoint path first (safe loading; weights that
+do not fit the config's model are refused unless ``--partial``), and the test data must exist:
+bad input exits with code 2 and one line on stderr, before any work folder is made.
 
 Provenance: MMDetection 3.3.0 ``tools/test.py``.
 """
@@ -15,14 +16,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmdet.evaluation import DumpDetResults
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
-from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, load_config,
-                             parse_runner_args)
+from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, check_data_files,
+                             load_config, parse_runner_args, run_tool)
+from qarep_det.utils.checkpoint import build_model, load_weights, read_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,19 +34,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='also dump the predictions to this .pkl file')
     parser.add_argument('--fused', action='store_true',
                         help='evaluate the re-parameterized (fused, deployed) model')
+    parser.add_argument('--partial', action='store_true',
+                        help='load a checkpoint that lacks some of the model\'s weights or has extra ones '
+                             '(the missing ones keep their initial values)')
     add_runner_arguments(parser, example='test_dataloader.batch_size=1')
     return parse_runner_args(parser, argv)
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config)
-    if not Path(args.checkpoint).is_file():
-        raise BadInput(f'no such checkpoint: {args.checkpoint}')
+    """The test config; the checkpoint, the model and the data checked before any runner exists."""
+    cfg = load_config(args.config, args.cfg_options)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise BadInput(f'--out must be a .pkl or .pickle file, got {args.out}')
+    load_weights(build_model(cfg), read_checkpoint(args.checkpoint), strict=not args.partial)
+    check_data_files(cfg, ('test_dataloader',))
     cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     if args.fused:
         hooks = cfg.get('custom_hooks', [])
         reparam = [h for h in hooks if h.get('type') == 'ReparamEvalHook']
@@ -59,20 +62,21 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        cfg = build_config(args)
-    except BadInput as err:
-        print(f'test.py: error: {err}', file=sys.stderr)
-        return 2
+def test(args: argparse.Namespace) -> int:
+    cfg = build_config(args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if args.out is not None:
+        from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     metrics = runner.test()
     print(' '.join(f'{name}: {value:.4f}' if isinstance(value, float) else f'{name}: {value}'
                    for name, value in metrics.items()))
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_tool('test.py', lambda: test(args))
 
 
 if __name__ == '__main__':

@@ -8,7 +8,9 @@ Usage:
 
 Logs and checkpoints go to ``--work-dir`` (default ``work_dirs/<config name>``). ``--resume``
 alone resumes from the latest checkpoint of the work dir. Bad input (no such config or
-checkpoint, ``--amp`` without a GPU) exits with code 2 and one line on stderr.
+checkpoint, a config whose model does not build, a dataset that is not where the config says,
+``--amp`` without a GPU) exits with code 2 and one line on stderr, before any work folder is made;
+Ctrl-C is one line too (exit code 130; ``--resume`` continues from the last checkpoint).
 
 Provenance: MMDetection 3.3.0 ``tools/train.py``.
 """
@@ -22,8 +24,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
-from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, load_config,
-                             parse_runner_args)
+from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, check_data_files,
+                             load_config, parse_runner_args, run_tool)
+from qarep_det.utils.checkpoint import build_model, read_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,10 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or str(Path('work_dirs') / Path(args.config).stem)
     if args.amp:
         if not torch.cuda.is_available():
@@ -59,26 +60,27 @@ def build_config(args: argparse.Namespace) -> Config:
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
-        if not Path(args.resume).is_file():
-            raise BadInput(f'no such checkpoint: {args.resume}')
+        read_checkpoint(args.resume)  # a file that is not a checkpoint: one line, now
         cfg.resume, cfg.load_from = True, args.resume
     if args.progress_bar:
         cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
         cfg.default_hooks.logger.interval = max(cfg.default_hooks.logger.get('interval', 50), 100)
+    build_model(cfg)  # a config (or --cfg-options value) that does not build: one line, now
+    check_data_files(cfg, ('train_dataloader', 'val_dataloader') if cfg.get('val_cfg') else ('train_dataloader',))
     adapt_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo, plain BN
     return cfg
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        cfg = build_config(args)
-    except BadInput as err:
-        print(f'train.py: error: {err}', file=sys.stderr)
-        return 2
+def train(args: argparse.Namespace) -> int:
+    cfg = build_config(args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_tool('train.py', lambda: train(args))
 
 
 if __name__ == '__main__':

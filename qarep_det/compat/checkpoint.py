@@ -13,11 +13,15 @@ Everything else in a crafted file (``os.system``, ``eval``, ``subprocess.Popen``
 ``getattr``) is still refused by torch with ``UnpicklingError``.
 """
 import _codecs
+import os
+from pathlib import Path
 from typing import Any, Callable, List, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
+
+from ..utils.errors import BadInput
 
 _HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
 
@@ -47,10 +51,6 @@ def register_checkpoint_safe_globals() -> None:
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
-class CheckpointLoadError(RuntimeError):
-    """A checkpoint could not be loaded; the message is one line, fit to show a user."""
-
-
 def _unpickling_reason(exc: Exception) -> str:
     """The specific reason inside torch's long ``weights_only`` error message, on one line."""
     paragraphs = [p.strip() for p in str(exc).split('\n\n') if p.strip()]
@@ -62,6 +62,10 @@ def _unpickling_reason(exc: Exception) -> str:
 def load_checkpoint_file(path: str, map_location: str = 'cpu') -> dict:
     """Load an mmengine/PyTorch checkpoint with torch's restricted (``weights_only``) unpickler.
 
+    Any file that does not parse as a checkpoint (random bytes, a truncated or bit-flipped file,
+    a pickle of other objects) is :class:`BadInput`, whatever exception the unpickler raised:
+    for an untrusted file, "does not load" is the only verdict, and it is one line.
+
     Args:
         path: Path of the ``.pth`` file.
         map_location: Passed to ``torch.load``.
@@ -70,26 +74,27 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> dict:
         The checkpoint dict.
 
     Raises:
-        CheckpointLoadError: The file is missing, unreadable, not a checkpoint, or holds objects
-            outside the allow-list (a crafted file that would run code).
+        BadInput: The file is missing, unreadable, not a checkpoint, or holds objects outside
+            the allow-list (a crafted file that would run code).
     """
     register_checkpoint_safe_globals()
+    file = Path(path)
+    if not file.exists():
+        raise BadInput(f'checkpoint not found: {path}')
+    if file.is_dir():
+        raise BadInput(f'checkpoint is a directory, not a file: {path}')
+    if not os.access(file, os.R_OK):
+        raise BadInput(f'checkpoint not readable (permission denied): {path}')
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointLoadError(f'checkpoint not found: {path}') from None
-    except IsADirectoryError:
-        raise CheckpointLoadError(f'checkpoint is a directory, not a file: {path}') from None
-    except PermissionError:
-        raise CheckpointLoadError(f'checkpoint not readable (permission denied): {path}') from None
     except torch.serialization.pickle.UnpicklingError as exc:
         reason = _unpickling_reason(exc)
         if 'GLOBAL' in reason or 'refused getattr' in reason:
-            raise CheckpointLoadError(f'refused to load {path}: it holds objects outside the safe allow-list '
-                                      f'({reason})') from None
-        raise CheckpointLoadError(f'not a PyTorch checkpoint: {path} ({reason})') from None
-    except (RuntimeError, EOFError, ValueError) as exc:  # truncated zip, empty file, bad magic number
-        raise CheckpointLoadError(f'not a PyTorch checkpoint: {path} ({_unpickling_reason(exc)})') from None
+            raise BadInput(f'refused to load {path}: it holds objects outside the safe allow-list ({reason})') from None
+        raise BadInput(f'not a PyTorch checkpoint: {path} ({reason[:200]})') from None
+    except Exception as exc:  # noqa: BLE001  (truncated zip, bad magic, IndexError/struct.error from garbage ...)
+        reason = _unpickling_reason(exc) or type(exc).__name__
+        raise BadInput(f'not a PyTorch checkpoint: {path} ({type(exc).__name__}: {reason[:200]})') from None
     if not isinstance(checkpoint, dict):
-        raise CheckpointLoadError(f'not a checkpoint dict: {path} holds a {type(checkpoint).__name__}')
+        raise BadInput(f'not a checkpoint dict: {path} holds a {type(checkpoint).__name__}')
     return checkpoint

@@ -1,6 +1,5 @@
-"""Post-training quantization pipeline (``tools/ptq.py``): loading, evaluation, report."""
-from .loading import PTQInputError
-from .pipeline import FusionCheckError, PTQOptions, run_ptq
+"""Post-training quantization pipeline (``tools/ptq.py``): the run, the evaluation of a deployed file, the report."""
+from .pipeline import FusionCheckError, PTQOptions, evaluate_deployed, run_ptq
 from .report import metrics_table
 
-__all__ = ['FusionCheckError', 'PTQInputError', 'PTQOptions', 'metrics_table', 'run_ptq']
+__all__ = ['FusionCheckError', 'PTQOptions', 'evaluate_deployed', 'metrics_table', 'run_ptq']

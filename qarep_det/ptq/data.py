@@ -10,7 +10,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .loading import PTQInputError
+from ..utils import BadInput
 
 _WRAPPERS = ('MultiImageMixDataset', 'RepeatDataset', 'ClassBalancedDataset')
 
@@ -23,18 +23,38 @@ def _unwrap(dataset_cfg: ConfigDict) -> ConfigDict:
 
 
 def _build(dataset_cfg: ConfigDict, what: str) -> Dataset:
+    """Build a dataset; whatever its files make the build raise is one line (they are input).
+
+    The loaders here run in this process, so the dataset keeps its records as a list
+    (``serialize_data=False``): that also lets an empty annotation file say so.
+    """
+    if dataset_cfg.get('type') not in _WRAPPERS:
+        dataset_cfg = dict(dataset_cfg, serialize_data=False)
     try:
         dataset = DATASETS.build(dataset_cfg)
+        size = len(dataset)
     except FileNotFoundError as exc:
-        raise PTQInputError(f'the {what} set is missing: {exc}') from None
-    if len(dataset) == 0:
-        raise PTQInputError(f'the {what} set is empty ({dataset_cfg.get("ann_file", "?")})')
+        raise BadInput(f'the {what} set is missing: {exc}') from None
+    except Exception as exc:  # noqa: BLE001  (an empty or malformed annotation file)
+        raise BadInput(f'the {what} set cannot be read ({dataset_cfg.get("ann_file", "?")}): '
+                       f'{type(exc).__name__}: {exc}') from None
+    if size == 0:
+        raise BadInput(f'the {what} set is empty ({dataset_cfg.get("ann_file", "?")})')
     return dataset
+
+
+def _loader_dataset(cfg: Config, key: str) -> ConfigDict:
+    """``cfg[key].dataset``; :class:`BadInput` when the config has no such loader (a demo checkpoint's
+    stored config trains without validation)."""
+    loader = cfg.get(key)
+    if not isinstance(loader, dict) or not isinstance(loader.get('dataset'), dict):
+        raise BadInput(f'the config has no {key}: pass a config file that has one with --config')
+    return loader['dataset']
 
 
 def eval_dataloader(cfg: Config, batch_size: int = 1) -> Tuple[DataLoader, Dataset]:
     """The validation set of ``cfg`` with its test-time pipeline, in order."""
-    dataset = _build(copy.deepcopy(cfg.val_dataloader.dataset), 'validation')
+    dataset = _build(copy.deepcopy(_loader_dataset(cfg, 'val_dataloader')), 'validation')
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=pseudo_collate), dataset
 
 
@@ -45,9 +65,9 @@ def calibration_dataloader(cfg: Config, num_images: int, seed: int = 0, batch_si
         The loader and the number of images it yields.
     """
     if num_images <= 0:
-        raise PTQInputError(f'--calib-images must be positive, got {num_images}')
-    dataset_cfg = copy.deepcopy(_unwrap(cfg.train_dataloader.dataset))
-    dataset_cfg.pipeline = copy.deepcopy(cfg.val_dataloader.dataset.pipeline)
+        raise BadInput(f'--calib-images must be positive, got {num_images}')
+    dataset_cfg = copy.deepcopy(_unwrap(_loader_dataset(cfg, 'train_dataloader')))
+    dataset_cfg.pipeline = copy.deepcopy(_loader_dataset(cfg, 'val_dataloader').pipeline)
     dataset_cfg.test_mode = False
     dataset = _build(dataset_cfg, 'calibration (training)')
     rng = np.random.default_rng(seed)

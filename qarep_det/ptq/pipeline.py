@@ -19,13 +19,20 @@ from typing import Dict, Iterator, Optional, Sequence
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+from torch import nn
 
 from .. import quantization as q
 from ..reparam import reparameterize_model
+from ..utils import BadInput, StagedOutputDir, apply_cfg_options, load_config, write_json_atomic
+from ..utils.checkpoint import model_from_checkpoint
 from .data import calibration_dataloader, eval_dataloader
 from .evaluation import evaluate_variants, latency_ms, latency_settings, max_abs_difference
-from .loading import PTQInputError, build_model, check_classes, load_checkpoint, load_config
-from .report import StagedOutputDir, metrics_table, write_json
+from .report import metrics_table
+
+REPORT_FILE = 'report.json'
+OUTPUT_FILES = ('config.py', 'report.md', q.FP32_MODEL_FILE, q.MODEL_FILE, q.PARAMS_FILE, 'sensitivity.png',
+                'weight_stats.png', 'activation_ranges.png', 'layer_sqnr.png')
 
 
 class FusionCheckError(Exception):
@@ -60,7 +67,7 @@ class PTQOptions:
         if auto:
             value = auto[0].split(':', 1)[1]
             if len(auto) > 1 or explicit or not value.isdigit():
-                raise PTQInputError('--skip-layers takes layer names or a single auto:K (K a whole number)')
+                raise BadInput('--skip-layers takes layer names or a single auto:K (K a whole number)')
             self.auto_skip = int(value)
         self.skip_layers = tuple(explicit)
 
@@ -84,7 +91,7 @@ def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfi
     try:
         return q.QuantConfig(observer=opts.observer, backend=opts.backend, skip_layers=tuple(skip_layers))
     except ValueError as exc:
-        raise PTQInputError(str(exc)) from None
+        raise BadInput(str(exc)) from None
 
 
 def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: torch.Tensor, calib_loader,
@@ -95,7 +102,7 @@ def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: to
         try:
             prepared = q.prepare_detector(model, example, _quant_config(opts, opts.skip_layers))
         except ValueError as exc:  # --skip-layers naming no layer of the quantized graph
-            raise PTQInputError(f'--skip-layers: {exc}') from None
+            raise BadInput(f'--skip-layers: {exc}') from None
         q.calibrate(prepared, calib_loader, progress=opts.progress)
     probe = list(itertools.islice(calib_loader, 2))
     result = dict(sensitivity=None)
@@ -110,7 +117,7 @@ def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: to
             q.calibrate(prepared, calib_loader, progress=opts.progress)
     with _timed(timings, 'convert_and_save'):
         int8 = q.convert_detector(prepared)
-        result['path'] = q.save_quantized(int8, out, cfg.model, example)['model']
+        result['path'] = q.save_quantized(int8, out, cfg.model, example, cfg)['model']
     with _timed(timings, 'diagnostics'):
         weights = q.weight_stats(prepared.float_path)
         ranges = q.activation_ranges(prepared)
@@ -145,7 +152,7 @@ def _deploy_fp32(model: torch.nn.Module, cfg: Config, example: torch.Tensor, out
         print_log(f'{type(model).__name__}: the fused model is evaluated in memory; model_fp32.pt is written '
                   'for single-stage detectors with a neck', logger='current', level=logging.WARNING)
         return reparameterize_model(model), {}
-    files = dict(fp32_fused=q.save_deployed(q.deploy_fused(model), out, cfg.model, example))
+    files = dict(fp32_fused=q.save_deployed(q.deploy_fused(model), out, cfg.model, example, cfg))
     return q.load_deployed(files['fp32_fused']), files
 
 
@@ -176,30 +183,26 @@ def run_ptq(opts: PTQOptions) -> dict:
     """Run the whole pipeline; returns the report (also written to ``opts.out``).
 
     Raises:
-        PTQInputError: Bad input (checkpoint, config, data, backend, output folder).
+        BadInput: Bad input (checkpoint, config, data, backend, output folder).
         FusionCheckError: Fusion changed the model's outputs beyond the tolerance.
     """
-    staged = StagedOutputDir(opts.out)  # refuses a folder that already holds a report, before any work
+    # refuses a folder that holds a report or a file the run would write, before any work
+    staged = StagedOutputDir(opts.out, last=(REPORT_FILE,), outputs=OUTPUT_FILES)
     if opts.int8:
         _quant_config(opts, ())  # an unavailable backend or unknown observer fails now, not after an hour
     timings: Dict[str, float] = {}
     with _timed(timings, 'load'):
-        checkpoint = load_checkpoint(opts.checkpoint)
-        cfg = load_config(checkpoint, opts.config, opts.cfg_options)
-        model = build_model(cfg, checkpoint)
+        model, cfg, _ = model_from_checkpoint(opts.checkpoint, opts.config, opts.cfg_options)
     if opts.int8 and not q.deployable(model):
-        raise PTQInputError(f'--int8 quantizes mmdet single-stage detectors with a neck; {type(model).__name__} is '
+        raise BadInput(f'--int8 quantizes mmdet single-stage detectors with a neck; {type(model).__name__} is '
                             'not one (run without --int8 for the FP32 and fused FP32 evaluation)')
     loader, dataset = eval_dataloader(cfg)
     check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
-    if opts.max_eval_images:
-        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(min(opts.max_eval_images,
-                                                                                      len(dataset)))),
-                                             batch_size=1, collate_fn=loader.collate_fn)
+    loader = _limit(loader, opts.max_eval_images)
     calib_loader, num_calib = calibration_dataloader(cfg, opts.calib_images, opts.seed) if opts.int8 else (None, 0)
     with staged as out:
         example = model.data_preprocessor(next(iter(loader)), False)['inputs']
-        (out / 'config.py').write_text(cfg.pretty_text)
+        (out / 'config.py').write_text(cfg.pretty_text)  # data: tools read it back with config_from_text
         with _timed(timings, 'fuse_and_check'):  # the fused model is checked as it is shipped: from its file
             deployed, files = _deploy_fp32(model, cfg, example, out)
             fusion = _fusion_check(opts, model, deployed, loader)
@@ -224,5 +227,47 @@ def run_ptq(opts: PTQOptions) -> dict:
                       skipped_layers=quant.get('prepared', {}).get('config', {}).get('skip_layers', []),
                       timings_s=timings, **quant)
         (out / 'report.md').write_text(_markdown(opts, report))
-        write_json(out / 'report.json', report)
+        write_json_atomic(out / REPORT_FILE, report)
     return report
+
+
+def check_classes(model: nn.Module, dataset_classes: Sequence[str], split: str) -> None:
+    """Refuse a dataset whose class list does not fit the detector's head."""
+    num_classes = getattr(getattr(model, 'bbox_head', None), 'num_classes', None)
+    if num_classes is not None and len(dataset_classes) != num_classes:
+        raise BadInput(f'the {split} set has {len(dataset_classes)} classes but the model predicts '
+                       f'{num_classes}: the config\'s classes do not match the weights')
+
+
+def _limit(loader: torch.utils.data.DataLoader, max_images: Optional[int]) -> torch.utils.data.DataLoader:
+    """``loader`` over its first ``max_images`` images (all when ``None``)."""
+    if not max_images:
+        return loader
+    dataset = loader.dataset
+    return torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(min(max_images, len(dataset)))),
+                                       batch_size=1, collate_fn=loader.collate_fn)
+
+
+def evaluate_deployed(path: str, config: Optional[str] = None, cfg_options: Sequence[str] = (),
+                      max_eval_images: Optional[int] = None, progress: bool = True) -> Dict[str, Dict[str, float]]:
+    """Evaluate a saved ``model_int8.pt`` / ``model_fp32.pt`` on its config's validation set.
+
+    Args:
+        path: The deployed file.
+        config: A config file for the data and evaluator; default: the config embedded in the
+            file (read as data).
+        cfg_options: ``KEY=VALUE`` overrides (e.g. another ``val_dataloader.dataset.data_root``).
+        max_eval_images: Evaluate the first N validation images only.
+        progress: Show a progress bar.
+
+    Returns:
+        ``{'int8' or 'fp32_fused': metrics}``.
+    """
+    model = q.load_deployed(path)
+    cfg = load_config(config) if config is not None else q.deployed_config(path)
+    apply_cfg_options(cfg, cfg_options)
+    init_default_scope(cfg.get('default_scope') or 'mmdet')
+    loader, dataset = eval_dataloader(cfg)
+    check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
+    name = 'int8' if isinstance(model, q.QuantizedDetector) else 'fp32_fused'
+    return evaluate_variants({name: model}, _limit(loader, max_eval_images), cfg, dataset.metainfo, progress=progress)

@@ -55,7 +55,8 @@ Public API:
 from ._backend import supported_backends
 from .convert import DEPLOY_MEMORY_FORMAT, DeployedDetector, QuantizedDetector, convert_detector, deploy_fused
 from .diagnostics import activation_ranges, layer_sqnr, output_sqnr, weight_stats
-from .export import load_deployed, quantization_params, save_deployed, save_quantized
+from .export import (FP32_MODEL_FILE, MODEL_FILE, PARAMS_FILE, deployed_config, load_deployed, quantization_params,
+                     save_deployed, save_quantized)
 from .modules import deployable
 from .observers import OBSERVERS, MAEObserver, PercentileObserver, activation_observer
 from .plots import plot_activation_ranges, plot_layer_sqnr, plot_sensitivity, plot_weight_stats
@@ -64,10 +65,11 @@ from .qconfig import QuantConfig, build_qconfig_mapping
 from .sensitivity import auto_skip_layers, layer_sensitivity
 
 __all__ = [
-    'DEPLOY_MEMORY_FORMAT', 'OBSERVERS', 'SILU_MODES', 'DeployedDetector', 'MAEObserver', 'PercentileObserver',
-    'PreparedDetector', 'QuantConfig', 'QuantizedDetector', 'activation_observer', 'activation_ranges',
-    'auto_skip_layers', 'build_qconfig_mapping', 'calibrate', 'convert_detector', 'deploy_fused', 'deployable',
-    'layer_sensitivity', 'layer_sqnr', 'load_deployed', 'output_sqnr', 'plot_activation_ranges', 'plot_layer_sqnr',
-    'plot_sensitivity', 'plot_weight_stats', 'prepare_detector', 'quantization_params', 'save_deployed',
-    'save_quantized', 'supported_backends', 'weight_stats'
+    'DEPLOY_MEMORY_FORMAT', 'FP32_MODEL_FILE', 'MODEL_FILE', 'PARAMS_FILE', 'OBSERVERS', 'SILU_MODES',
+    'DeployedDetector', 'MAEObserver', 'PercentileObserver', 'PreparedDetector', 'QuantConfig', 'QuantizedDetector',
+    'activation_observer', 'activation_ranges', 'auto_skip_layers', 'build_qconfig_mapping', 'calibrate',
+    'convert_detector', 'deploy_fused', 'deployable', 'deployed_config', 'layer_sensitivity', 'layer_sqnr',
+    'load_deployed', 'output_sqnr', 'plot_activation_ranges', 'plot_layer_sqnr', 'plot_sensitivity',
+    'plot_weight_stats', 'prepare_detector', 'quantization_params', 'save_deployed', 'save_quantized',
+    'supported_backends', 'weight_stats'
 ]

@@ -2,10 +2,13 @@
 
 ``model_int8.pt`` / ``model_fp32.pt`` is ``torch.jit.trace`` of the tensor path (quantized or
 fused float graph, plus the float head layers when they are not in the graph; the float one also
-``torch.jit.freeze``-d), with the model config and the deployment summary embedded as extra files;
-``quant_params.json`` lists every scale and zero point of an INT8 model. Loading builds only the
-data preprocessor and the head (for ``predict_by_feat``) from the embedded config: no backbone,
-neck, loss or assigner is involved.
+``torch.jit.freeze``-d), with the config (the whole training config when given, else the model's)
+and the deployment summary embedded as an extra JSON file; ``quant_params.json`` lists every scale
+and zero point of an INT8 model. Loading builds only the data preprocessor and the head (for
+``predict_by_feat``) from the embedded config: no backbone, neck, loss or assigner is involved.
+The embedded config is read as data (``qarep_det.utils.config_from_text``), never run; the
+TorchScript graph itself runs only torch operators, so load model files from sources you trust as
+you would any TorchScript model.
 
 Provenance: TorchScript serialization of quantized models is the deployment path of PyTorch's
 eager/FX quantization (``torch.jit.save`` keeps the packed INT8 weights).
@@ -16,14 +19,16 @@ import json
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 from torch import Tensor, nn
 
-from ._backend import QUANTIZED_LAYER_TYPES, quantized_engine, quiet_deprecations
+from ..utils import BadInput, atomic_output, config_from_text, write_json_atomic
+
+from ._backend import QUANTIZED_LAYER_TYPES, quantized_engine, quiet_deprecations, supported_backends
 from .convert import DEPLOY_MEMORY_FORMAT, DeployedDetector, QuantizedDetector
 from .modules import postprocessing_head
 
@@ -69,7 +74,7 @@ def quantization_params(detector: QuantizedDetector) -> dict:
 
 
 def save_deployed(detector: DeployedDetector, out_dir: Union[str, Path], model_cfg: dict,
-                  example_inputs: Tensor) -> Path:
+                  example_inputs: Tensor, config: Optional[Config] = None) -> Path:
     """Write ``model_int8.pt`` (a :class:`QuantizedDetector`) or ``model_fp32.pt`` (fused FP32).
 
     Args:
@@ -79,15 +84,16 @@ def save_deployed(detector: DeployedDetector, out_dir: Union[str, Path], model_c
             data preprocessor and the head's post-processing.
         example_inputs: Normalized images ``(B, 3, H, W)`` to trace with; other batch sizes and
             (stride-compatible) resolutions run as well.
+        config: The whole config (its ``model`` is ``model_cfg``), embedded so that the file can be
+            evaluated on the config's validation set without anything else.
 
     Returns:
-        The path of the TorchScript file.
+        The path of the TorchScript file (written atomically).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     backend = getattr(detector, 'backend', None)
-    meta = dict(format=FORMAT, backend=backend, info=detector.info,
-                model_cfg=Config(dict(model=copy.deepcopy(model_cfg))).pretty_text)
+    config = config if config is not None else Config(dict(model=copy.deepcopy(model_cfg)))
+    meta = dict(format=FORMAT, backend=backend, info=detector.info, config=config.pretty_text)
     path = out_dir / (MODEL_FILE if backend else FP32_MODEL_FILE)
     images = example_inputs.contiguous(memory_format=DEPLOY_MEMORY_FORMAT)
     engine = quantized_engine(backend) if backend else contextlib.nullcontext()
@@ -97,21 +103,56 @@ def save_deployed(detector: DeployedDetector, out_dir: Union[str, Path], model_c
         traced = torch.jit.trace(detector.tensor_path, images, strict=False, check_trace=False)
         if not backend:  # weights become constants: oneDNN convs get them pre-packed
             traced = torch.jit.freeze(traced.eval())
-        torch.jit.save(traced, str(path), _extra_files={_META: json.dumps(meta)})
+        with atomic_output(path) as tmp:
+            torch.jit.save(traced, str(tmp), _extra_files={_META: json.dumps(meta)})
     return path
 
 
 def save_quantized(detector: QuantizedDetector, out_dir: Union[str, Path], model_cfg: dict,
-                   example_inputs: Tensor) -> Dict[str, Path]:
+                   example_inputs: Tensor, config: Optional[Config] = None) -> Dict[str, Path]:
     """Write ``model_int8.pt`` (:func:`save_deployed`) and ``quant_params.json``.
 
     Returns:
         ``dict(model=path, params=path)``.
     """
-    paths = dict(model=save_deployed(detector, out_dir, model_cfg, example_inputs),
+    paths = dict(model=save_deployed(detector, out_dir, model_cfg, example_inputs, config),
                  params=Path(out_dir) / PARAMS_FILE)
-    paths['params'].write_text(json.dumps(quantization_params(detector), indent=1))
+    write_json_atomic(paths['params'], quantization_params(detector), indent=1)
     return paths
+
+
+def _read_meta(path: Path) -> dict:
+    """The embedded metadata of a deployed file, checked; :class:`BadInput` for anything else."""
+    not_ours = f'{path} is not a model_int8.pt / model_fp32.pt written by tools/ptq.py'
+    try:
+        with zipfile.ZipFile(path) as archive:  # a TorchScript file is a zip; extra files sit in <root>/extra/
+            names = [n for n in archive.namelist() if n.endswith(f'/extra/{_META}')]
+            if not names:
+                raise BadInput(f'{not_ours} (no {_META} inside)')
+            meta = json.loads(archive.read(names[0]))
+    except BadInput:
+        raise
+    except Exception as exc:  # noqa: BLE001  (not a zip, a truncated one, bad JSON: not our file)
+        raise BadInput(f'{not_ours} ({type(exc).__name__}: {exc})') from None
+    if not isinstance(meta, dict) or meta.get('format') != FORMAT:
+        raise BadInput(f'{not_ours} (its metadata is not {FORMAT})')
+    if 'backend' not in meta or not isinstance(meta.get('info'), dict) or not isinstance(meta.get('config'), str):
+        raise BadInput(f'{not_ours} (its metadata lacks the backend, the summary or the config)')
+    backend = meta['backend']
+    if backend is not None and backend not in supported_backends():
+        raise BadInput(f'{not_ours} (backend {str(backend)[:40]!r} in its metadata: this torch supports '
+                       f'{", ".join(supported_backends())})')
+    return meta
+
+
+def deployed_config(path: Union[str, Path]) -> Config:
+    """The config embedded in a deployed file, read as data (nothing in it runs).
+
+    Raises:
+        BadInput: Not a file written by :func:`save_deployed`, or its config is not plain data.
+    """
+    path = Path(path)
+    return config_from_text(_read_meta(path)['config'], f'config embedded in {path}')
 
 
 def load_deployed(path: Union[str, Path]) -> DeployedDetector:
@@ -124,21 +165,26 @@ def load_deployed(path: Union[str, Path]) -> DeployedDetector:
         A :class:`QuantizedDetector` (INT8) or :class:`DeployedDetector` (fused FP32), eval mode:
         the TorchScript tensor path and, built from the embedded config, the data preprocessor
         and the head's float post-processing.
+
+    Raises:
+        BadInput: The file is missing or is not a deployed model this package wrote.
     """
     path = Path(path)
     path = path / MODEL_FILE if path.is_dir() else path
-    with zipfile.ZipFile(path) as archive:  # a TorchScript file is a zip; extra files sit in <root>/extra/
-        names = [n for n in archive.namelist() if n.endswith(f'/extra/{_META}')]
-        if not names:
-            raise ValueError(f'{path} is not a {FORMAT} file (no {_META} inside)')
-        meta = json.loads(archive.read(names[0]))
+    if not path.is_file():
+        raise BadInput(f'model not found: {path}')
+    meta = _read_meta(path)
     backend = meta['backend']
-    with quiet_deprecations(), quantized_engine(backend) if backend else contextlib.nullcontext():
-        tensor_path = torch.jit.load(str(path), map_location='cpu')  # INT8: packed weights unpacked for backend
-    cfg = Config.fromstring(meta['model_cfg'], '.py').model
-    bbox_head = MODELS.build(dict(cfg.bbox_head, train_cfg=None, test_cfg=cfg.get('test_cfg')))
-    head, _ = postprocessing_head(bbox_head)
-    preprocessor = MODELS.build(cfg.data_preprocessor)
+    cfg = config_from_text(meta['config'], f'config embedded in {path}').get('model')
+    try:
+        with quiet_deprecations(), quantized_engine(backend) if backend else contextlib.nullcontext():
+            tensor_path = torch.jit.load(str(path), map_location='cpu')  # INT8: packed weights unpacked for backend
+        bbox_head = MODELS.build(dict(cfg.bbox_head, train_cfg=None, test_cfg=cfg.get('test_cfg')))
+        head, _ = postprocessing_head(bbox_head)
+        preprocessor = MODELS.build(cfg.data_preprocessor)
+    except Exception as exc:  # noqa: BLE001  (a damaged archive, a config without a head: not our file)
+        raise BadInput(f'{path} cannot be loaded as a deployed model ({type(exc).__name__}: '
+                       f'{" ".join(str(exc).split())[:200]})') from None
     if backend:
         detector = QuantizedDetector(preprocessor, tensor_path, head, backend, meta['info'])
     else:

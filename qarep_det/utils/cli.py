@@ -1,32 +1,66 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: one-line errors and config loading."""
+"""What every command-line tool shares: one-line errors, the parser, the run wrapper, runner arguments.
+
+Provenance: MMDetection 3.3.0 ``tools/train.py`` / ``tools/test.py`` (``--cfg-options``,
+``--launcher``, ``--local-rank``); the one-line error convention is qarep_det's own.
+"""
 import argparse
 import os
-from pathlib import Path
-from typing import Optional, Sequence
+import signal
+import sys
+from typing import Callable, NoReturn, Optional, Sequence
 
-from mmengine.config import Config, DictAction
-
-
-class BadInput(Exception):
-    """Bad input to a tool (the user's to fix); its message is one line."""
+from .errors import BadInput
 
 
 class OneLineParser(argparse.ArgumentParser):
     """Reports usage errors in one line on stderr (exit code 2) instead of usage + message."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
 
 
-def load_config(path: str) -> Config:
-    """The config at ``path``; :class:`BadInput` if it is missing or does not load."""
-    if not Path(path).is_file():
-        raise BadInput(f'no such config file: {path}')
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
     try:
-        return Config.fromfile(path)
-    except Exception as err:  # a broken config is bad input: one line, no traceback
-        message = ' '.join(str(err).split())
-        raise BadInput(f'cannot load config {path}: {type(err).__name__}: {message}') from None
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    return value
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that ``finally`` blocks clean up as on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def run_tool(prog: str, main: Callable[[], int]) -> int:
+    """Run a tool's ``main``: :class:`BadInput` is one line and exit 2, Ctrl-C exit 130, SIGTERM exit 143.
+
+    Both interruptions unwind the stack, so staging folders and temporary files are removed.
+
+    Args:
+        prog: The tool's name, the prefix of its messages.
+        main: The tool's body; returns its exit code.
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return main()
+    except BadInput as err:
+        print(f'{prog}: error: {err}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f'{prog}: interrupted', file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f'{prog}: terminated', file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser, example: str) -> None:
@@ -36,7 +70,7 @@ def add_runner_arguments(parser: argparse.ArgumentParser, example: str) -> None:
         parser: The tool's parser.
         example: A ``KEY=VALUE`` shown in the help of ``--cfg-options``.
     """
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help=f'override config entries, e.g. {example}')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)

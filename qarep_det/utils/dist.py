@@ -17,7 +17,7 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from .cli import BadInput
+from .errors import BadInput
 
 
 def adapt_cpu_distributed(cfg: Config) -> bool:

@@ -14,7 +14,8 @@ from mmengine.runner import Runner, load_checkpoint
 from torch import nn
 from torch.utils.data import Dataset
 
-from qarep_det.compat import CheckpointLoadError, load_checkpoint_file
+from qarep_det.compat import load_checkpoint_file
+from qarep_det.utils import BadInput
 
 
 class ToyDataset(Dataset):
@@ -115,28 +116,28 @@ def test_crafted_checkpoint_is_refused_and_not_run(tmp_path: Path) -> None:
     torch.save(dict(state_dict={}, meta=RunsCode(marker)), tmp_path / 'evil.pth')
     with pytest.raises(torch.serialization.pickle.UnpicklingError):
         torch.load(tmp_path / 'evil.pth')
-    with pytest.raises(CheckpointLoadError, match=r'^refused to load .*evil\.pth: it holds objects outside'):
+    with pytest.raises(BadInput, match=r'^refused to load .*evil\.pth: it holds objects outside'):
         load_checkpoint_file(str(tmp_path / 'evil.pth'))
     assert not marker.exists()
 
 
 def test_restricted_getattr_refuses_other_attributes(tmp_path: Path) -> None:
     torch.save(dict(x=ReadsPrivateAttribute()), tmp_path / 'getattr.pth')
-    with pytest.raises(CheckpointLoadError, match=r"refused getattr\(HistoryBuffer, '__init__'\)"):
+    with pytest.raises(BadInput, match=r"refused getattr\(HistoryBuffer, '__init__'\)"):
         load_checkpoint_file(str(tmp_path / 'getattr.pth'))
 
 
 def test_bad_files_give_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointLoadError, match='^checkpoint not found: '):
+    with pytest.raises(BadInput, match='^checkpoint not found: '):
         load_checkpoint_file(str(tmp_path / 'missing.pth'))
-    with pytest.raises(CheckpointLoadError, match='^checkpoint is a directory'):
+    with pytest.raises(BadInput, match='^checkpoint is a directory'):
         load_checkpoint_file(str(tmp_path))
     (tmp_path / 'text.pth').write_text('not a checkpoint\n')
-    with pytest.raises(CheckpointLoadError, match='^not a PyTorch checkpoint: ') as info:
+    with pytest.raises(BadInput, match='^not a PyTorch checkpoint: ') as info:
         load_checkpoint_file(str(tmp_path / 'text.pth'))
     assert '\n' not in str(info.value)
     torch.save([1, 2], tmp_path / 'list.pth')
-    with pytest.raises(CheckpointLoadError, match='^not a checkpoint dict: .* holds a list'):
+    with pytest.raises(BadInput, match='^not a checkpoint dict: .* holds a list'):
         load_checkpoint_file(str(tmp_path / 'list.pth'))
 
 
@@ -144,6 +145,6 @@ def test_bad_files_give_one_line_errors(tmp_path: Path) -> None:
                          ids=['empty', 'zip', 'pickle'])
 def test_truncated_files_give_one_line_errors(tmp_path: Path, content: bytes) -> None:
     (tmp_path / 'bad.pth').write_bytes(content)
-    with pytest.raises(CheckpointLoadError, match='^not a PyTorch checkpoint: ') as info:
+    with pytest.raises(BadInput, match='^not a PyTorch checkpoint: ') as info:
         load_checkpoint_file(str(tmp_path / 'bad.pth'))
     assert '\n' not in str(info.value)

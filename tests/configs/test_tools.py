@@ -31,38 +31,49 @@ def one_line_error(capsys, prog: str) -> str:
     return err
 
 
-def test_test_fused_adds_the_reparam_eval_hook_for_testing_only(tmp_path: Path) -> None:
-    checkpoint = tmp_path / 'model.pth'
-    checkpoint.write_bytes(b'')
-    cfg = test_tool.build_config(test_tool.parse_args([SYNTHETIC, str(checkpoint), '--fused']))
+def test_test_fused_adds_the_reparam_eval_hook_for_testing_only(synthetic_checkpoint: Path) -> None:
+    data = data_options(synthetic_checkpoint.parent / 'data')
+    cfg = test_tool.build_config(test_tool.parse_args([SYNTHETIC, str(synthetic_checkpoint), '--fused',
+                                                      '--cfg-options', *data]))
     assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'ReparamEvalHook']
     assert cfg.custom_hooks[-1] == dict(type='ReparamEvalHook', validate=False, test=True)
-    assert cfg.load_from == str(checkpoint) and cfg.work_dir == str(Path('work_dirs') / 'yolov6n_qarep_synthetic')
-    plain = test_tool.build_config(test_tool.parse_args([SYNTHETIC, str(checkpoint)]))
+    assert cfg.load_from == str(synthetic_checkpoint)
+    assert cfg.work_dir == str(Path('work_dirs') / 'yolov6n_qarep_synthetic')
+    plain = test_tool.build_config(test_tool.parse_args([SYNTHETIC, str(synthetic_checkpoint), '--cfg-options', *data]))
     assert [h['type'] for h in plain.custom_hooks] == ['EMAHook']
 
 
-def test_train_arguments_set_work_dir_resume_and_lr_scaling(tmp_path: Path) -> None:
+def test_train_arguments_set_work_dir_resume_and_lr_scaling(synthetic_checkpoint: Path, tmp_path: Path) -> None:
+    data = data_options(synthetic_checkpoint.parent / 'data')
     cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--auto-scale-lr', '--resume',
-                                                        '--cfg-options', 'train_cfg.max_epochs=3']))
+                                                        '--cfg-options', 'train_cfg.max_epochs=3', *data]))
     assert cfg.work_dir == str(Path('work_dirs') / 'yolov6n_qarep_synthetic')
     assert cfg.resume is True and cfg.load_from is None  # the latest checkpoint of the work dir
     assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=4) and cfg.train_cfg.max_epochs == 3
     assert cfg.launcher == 'none'
-    checkpoint = tmp_path / 'epoch_2.pth'
-    checkpoint.write_bytes(b'')
-    cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--resume', str(checkpoint),
-                                                        '--work-dir', str(tmp_path)]))
-    assert (cfg.resume, cfg.load_from, cfg.work_dir) == (True, str(checkpoint), str(tmp_path))
+    cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--resume', str(synthetic_checkpoint),
+                                                        '--work-dir', str(tmp_path), '--cfg-options', *data]))
+    assert (cfg.resume, cfg.load_from, cfg.work_dir) == (True, str(synthetic_checkpoint), str(tmp_path))
 
 
 @pytest.mark.parametrize('argv, message', [
     (['no/such/config.py'], 'no such config file: no/such/config.py'),
-    ([SYNTHETIC, '--resume', 'no/such.pth'], 'no such checkpoint: no/such.pth'),
+    ([SYNTHETIC, '--resume', 'no/such.pth'], 'checkpoint not found: no/such.pth'),
+    ([SYNTHETIC, '--cfg-options', 'a.b'], "--cfg-options takes KEY=VALUE items, got 'a.b'"),
+    ([SYNTHETIC, '--cfg-options', '=3'], "--cfg-options: '=3' has an empty key or key part"),
+    ([SYNTHETIC, '--cfg-options', 'model.bbox_head.head_module.num_classes=abc'],
+     'cannot build the model of the config: TypeError'),
+    ([SYNTHETIC, '--cfg-options', 'train_dataloader.dataset.data_root=no/such/root/'],
+     'train_dataloader: annotation file no/such/root/annotations/instances_train.json not found: the dataset is not '
+     'where the config says (see docs/configs.md, or set train_dataloader.dataset.data_root with --cfg-options)'),
+    (['configs/yolov6s_qarep.py'], 'train_dataloader: annotation file data/coco/annotations/instances_train2017.json '
+                                   'not found'),
 ])
-def test_train_bad_input_exits_2_with_one_line(capsys, argv, message) -> None:
-    assert train_tool.main(argv) == 2
+def test_train_bad_input_exits_2_with_one_line(capsys, tmp_path: Path, monkeypatch, argv, message) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    assert train_tool.main([*argv[:1], '--work-dir', str(tmp_path / 'work'), *argv[1:]]) == 2
     assert message in one_line_error(capsys, 'train.py')
+    assert list(tmp_path.iterdir()) == []  # no work_dir/<timestamp>
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -82,15 +93,18 @@ def test_train_usage_errors_exit_2_with_one_line(capsys, argv, message) -> None:
     ('pytorch', '--launcher pytorch: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set (start the processes with '
                 'torchrun)'),
 ])
-def test_train_launcher_errors_without_gpu(capsys, monkeypatch, launcher, message) -> None:
+def test_train_launcher_errors_without_gpu(capsys, monkeypatch, synthetic_checkpoint: Path, launcher,
+                                           message) -> None:
     for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         monkeypatch.delenv(key, raising=False)
-    assert train_tool.main([SYNTHETIC, '--launcher', launcher]) == 2
+    data = data_options(synthetic_checkpoint.parent / 'data')
+    assert train_tool.main([SYNTHETIC, '--launcher', launcher, '--cfg-options', *data]) == 2
     assert message in one_line_error(capsys, 'train.py')
 
 
-def test_train_progress_bar_adds_the_hook_and_quiets_the_log() -> None:
-    cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--progress-bar']))
+def test_train_progress_bar_adds_the_hook_and_quiets_the_log(synthetic_checkpoint: Path) -> None:
+    data = data_options(synthetic_checkpoint.parent / 'data')
+    cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--progress-bar', '--cfg-options', *data]))
     assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'ProgressBarHook']
     assert cfg.default_hooks.logger.interval == 100
 
@@ -109,22 +123,47 @@ def test_train_broken_config_exits_2(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize('extra, message', [
-    (['no/such.pth'], 'no such checkpoint: no/such.pth'),
+    (['no/such.pth'], 'checkpoint not found: no/such.pth'),
     (['CKPT', '--out', 'results.json'], '--out must be a .pkl or .pickle file'),
+    (['CKPT', '--cfg-options', 'model.bbox_head.head_module.num_classes=5'],
+     "bbox_head.head_module.cls_preds.0.weight is (3, 32, 1, 1) in the checkpoint, (5, 32, 1, 1) in the model "
+     "(the config's number of classes differs from the weights')"),
+    (['CKPT', '--cfg-options', 'a.b'], "--cfg-options takes KEY=VALUE items, got 'a.b'"),
+    (['CKPT', '--cfg-options', '=3'], "--cfg-options: '=3' has an empty key or key part"),
+    (['CKPT', '--cfg-options', 'model.bbox_head.head_module.num_classes=abc'],
+     'cannot build the model of the config: TypeError'),
+    (['CKPT', '--cfg-options', 'test_dataloader.dataset.data_root=/no/such/'],
+     'test_dataloader: annotation file /no/such/annotations/instances_val.json not found'),
 ])
-def test_test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys, extra, message) -> None:
-    checkpoint = tmp_path / 'model.pth'
-    checkpoint.write_bytes(b'')
-    argv = [SYNTHETIC] + [str(checkpoint) if a == 'CKPT' else a for a in extra]
-    assert test_tool.main(argv) == 2
+def test_test_bad_input_exits_2_with_one_line(synthetic_checkpoint: Path, tmp_path: Path, capsys, extra,
+                                              message) -> None:
+    argv = [SYNTHETIC] + [str(synthetic_checkpoint) if a == 'CKPT' else a for a in extra]
+    data = data_options(synthetic_checkpoint.parent / 'data')
+    argv += (['--cfg-options', *data] if '--cfg-options' not in argv else data)
+    if message.startswith('test_dataloader'):
+        argv = [a for a in argv if not a.startswith('test_dataloader.dataset.data_root=') or '/no/such/' in a]
+    assert test_tool.main([*argv, '--work-dir', str(tmp_path / 'work')]) == 2
     assert message in one_line_error(capsys, 'test.py')
+    assert list(tmp_path.iterdir()) == []  # no work_dir/<timestamp>
+
+
+def test_test_partial_loading_is_explicit(synthetic_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    state = torch.load(synthetic_checkpoint, weights_only=True)
+    state['state_dict'].pop(next(iter(state['state_dict'])))
+    partial = tmp_path / 'partial.pth'
+    torch.save(state, partial)
+    argv = [SYNTHETIC, str(partial), '--cfg-options', *data_options(synthetic_checkpoint.parent / 'data')]
+    assert test_tool.main(argv) == 2
+    assert '1 weights missing (backbone.stem' in one_line_error(capsys, 'test.py')
+    cfg = test_tool.build_config(test_tool.parse_args([*argv[:2], '--partial', *argv[2:]]))
+    assert cfg.load_from == str(partial)
 
 
 def test_test_missing_checkpoint_from_the_shell_is_one_line_without_traceback() -> None:
     proc = subprocess.run([sys.executable, 'tools/test.py', SYNTHETIC, 'no/such.pth'], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr == 'test.py: error: no such checkpoint: no/such.pth\n'
+    assert proc.stderr == 'test.py: error: checkpoint not found: no/such.pth\n'
 
 
 def data_options(root: Path) -> list:
