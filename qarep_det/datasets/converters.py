@@ -7,10 +7,15 @@ are relative to, so an mmdet ``CocoDataset`` loads them with ``data_root=info['d
 Conventions: category ids are ``1 + index`` in the class list (the order given, else the sorted
 VOC names); boxes are continuous pixel coordinates ``[x, y, w, h]``, clipped to the image; a box
 is dropped when it is degenerate as annotated (max <= min), thinner than ``min_size`` once clipped
-(this includes boxes wholly outside), of an unknown class, or malformed. Every kind is counted in
-:class:`SplitStats` and logged in one line per split. Bad records never stop a conversion; bad
-*inputs* (no such folder, no split, unreadable class list, existing output) raise
-:class:`ConversionError`.
+(this includes boxes wholly outside), of an unknown class, or malformed; no box of non-positive or
+non-finite width or height is ever written. An image is only written if it fully decodes (a text
+file named ``.jpg`` or a truncated JPEG is skipped); a label file without its image is an orphan;
+VOC XML is parsed with ``defusedxml``, so an XML declaring entities (billion laughs, external
+entities) is refused and its image skipped. Every kind is counted in :class:`SplitStats` and
+logged in one line per split. Bad records never stop a conversion; bad *inputs* (no such folder,
+no split, unreadable class list, a bad ``min_size``, an existing or unwritable output) raise
+:class:`~qarep_det.utils.BadInput` before any output is written. The JSON files of all splits are
+published together, when all are written, or none is.
 
 Provenance: the VOC side follows mmdet's ``tools/dataset_converters/pascal_voc.py``: coordinates
 are 1-based pixel indices, and ``difficult`` objects get ``iscrowd=1``, the one ignore flag both
@@ -20,28 +25,26 @@ so a box ending on the last pixel ends on the image border. The YOLO side follow
 ultralytics' dataset layout (``images/`` -> ``labels/`` path swap, EXIF-corrected image sizes,
 ``class cx cy w h`` normalized lines or ``class x1 y1 x2 y2 ...`` polygons).
 """
-import json
+import contextlib
 import math
-import os
-import uuid
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import yaml
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError
+from defusedxml.ElementTree import parse as parse_xml
 from mmengine.logging import print_log
 from PIL import Image
+
+from qarep_det.utils import BadInput, atomic_output, write_json_atomic
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 DEFAULT_SPLITS = ('train', 'val', 'test')
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 Box = Tuple[float, float, float, float]
-
-
-class ConversionError(ValueError):
-    """Bad input to a conversion (the caller's to fix); its message is one line."""
 
 
 @dataclass
@@ -59,7 +62,8 @@ class SplitStats:
     no_labels: int = 0  # images written without a label file (YOLO) or XML (VOC): background
     empty_labels: int = 0  # images written whose label file lists no object
     size_from_image: int = 0  # image sizes read from the image because the XML lacked a valid one
-    skipped_images: int = 0  # images left out: missing or unreadable image, unparsable XML
+    skipped_images: int = 0  # images left out: missing or undecodable image, unparsable or refused XML
+    orphan_labels: int = 0  # label files (YOLO txt, VOC XML) whose image does not exist: nothing written
 
     def summary(self, split: str) -> str:
         """One log line, e.g. ``train: 205 images, 2804 boxes; clipped 0; dropped: degenerate 1, ...``."""
@@ -67,7 +71,7 @@ class SplitStats:
                 f'degenerate {self.degenerate}, outside {self.outside}, unknown class {self.unknown_class}, '
                 f'malformed {self.malformed}; difficult (iscrowd) {self.difficult}; images without labels '
                 f'{self.no_labels}, with empty labels {self.empty_labels}, skipped {self.skipped_images}; '
-                f'sizes read from images {self.size_from_image}')
+                f'orphan label files {self.orphan_labels}; sizes read from images {self.size_from_image}')
 
 
 @dataclass
@@ -103,7 +107,7 @@ class _SplitBuilder:
         x1, y1 = max(raw[0], 0.0), max(raw[1], 0.0)
         x2, y2 = min(raw[2], float(width)), min(raw[3], float(height))
         w, h = _extent(x1, x2, width), _extent(y1, y2, height)
-        if w < self.min_size or h < self.min_size:
+        if not (0 < w < math.inf and 0 < h < math.inf) or w < self.min_size or h < self.min_size:
             self.stats.outside += 1
             return
         self.stats.clipped += [x1, y1, x2, y2] != raw
@@ -127,12 +131,15 @@ def _extent(lo: float, hi: float, limit: int) -> float:
 
 
 def image_size(path: Path) -> Optional[Tuple[int, int]]:
-    """``(width, height)`` of an image as loaders see it (EXIF-rotated), ``None`` if unreadable.
+    """``(width, height)`` of an image as loaders see it (EXIF-rotated), ``None`` if it does not decode.
 
-    Only the header is read. Provenance: ultralytics' ``exif_size``.
+    The whole image is decoded, so a non-image with an image's name and a truncated file are
+    ``None`` (as long as PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES`` keeps its default, False).
+    Provenance: ultralytics' ``exif_size`` and ``verify_image_label``.
     """
     try:
         with Image.open(path) as img:
+            img.load()
             width, height = img.size
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
@@ -147,7 +154,7 @@ def load_class_names(yaml_path: Path) -> List[str]:
     try:
         data = yaml.safe_load(Path(yaml_path).read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ConversionError(f'cannot read class names from {yaml_path}: {type(err).__name__}') from err
+        raise BadInput(f'cannot read class names from {yaml_path}: {type(err).__name__}') from err
     names = data.get('names') if isinstance(data, dict) else None
     if isinstance(names, dict):
         try:
@@ -155,12 +162,12 @@ def load_class_names(yaml_path: Path) -> List[str]:
         except (TypeError, ValueError):
             index = {}
         if sorted(index) != list(range(len(names))):
-            raise ConversionError(f'{yaml_path}: the keys of names: must be the class indices 0..{len(names) - 1}')
+            raise BadInput(f'{yaml_path}: the keys of names: must be the class indices 0..{len(names) - 1}')
         names = [index[i] for i in range(len(index))]
     if not isinstance(names, list) or not names:
-        raise ConversionError(f'{yaml_path}: no names: list or dict of class names')
+        raise BadInput(f'{yaml_path}: no names: list or dict of class names')
     if isinstance(data.get('nc'), int) and data['nc'] != len(names):
-        raise ConversionError(f'{yaml_path}: nc is {data["nc"]} but names: lists {len(names)} classes')
+        raise BadInput(f'{yaml_path}: nc is {data["nc"]} but names: lists {len(names)} classes')
     return check_classes(str(n) for n in names)
 
 
@@ -169,45 +176,55 @@ def check_classes(classes: Iterable[str]) -> List[str]:
     classes = list(classes)
     duplicates = sorted({c for c in classes if classes.count(c) > 1})
     if not classes or duplicates:
-        raise ConversionError(f'invalid class list {classes}: ' + ('duplicates ' + ', '.join(duplicates)
+        raise BadInput(f'invalid class list {classes}: ' + ('duplicates ' + ', '.join(duplicates)
                                                                     if duplicates else 'empty'))
     return classes
 
 
-def _outputs(out_dir: Path, splits: Iterable[str], overwrite: bool) -> Dict[str, Path]:
-    """Output path per split; refuses (before any work) to overwrite unless asked to."""
+def _check_min_size(min_size: float) -> None:
+    if not 0 <= min_size < math.inf:  # also refuses nan
+        raise BadInput(f'min size must be a finite number of pixels >= 0, got {min_size}')
+
+
+def _output_path(out_dir: Path, split: str) -> Path:
+    return Path(out_dir) / f'instances_{split}.json'
+
+
+@contextlib.contextmanager
+def _outputs(out_dir: Path, splits: Iterable[str], overwrite: bool) -> Iterator[Dict[str, Path]]:
+    """A temporary path per split, all moved onto ``instances_{split}.json`` when the ``with`` body succeeds.
+
+    Entered before the conversion's work, so that an output that cannot be written is refused
+    first: an existing one without ``overwrite``, ``out_dir`` a file, a file on its path, a folder
+    without write permission. On any failure the temporary files are removed and nothing is published.
+
+    Raises:
+        BadInput: An output cannot be written, or exists and ``overwrite`` is False.
+    """
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise ConversionError(f'output directory is a file: {out_dir}')
-    paths = {split: Path(out_dir) / f'instances_{split}.json' for split in splits}
+        raise BadInput(f'output directory is a file: {out_dir}')
+    paths = {split: _output_path(out_dir, split) for split in splits}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        raise ConversionError(f'output exists (pass --overwrite to replace it): {", ".join(existing)}')
-    return paths
+        raise BadInput(f'output exists (pass --overwrite to replace it): {", ".join(existing)}')
+    with contextlib.ExitStack() as stack:
+        yield {split: stack.enter_context(atomic_output(path, overwrite)) for split, path in paths.items()}
 
 
-def write_json_atomic(path: Path, obj: dict) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f'.{path.name}.{uuid.uuid4().hex[:12]}.tmp'  # 'x' mode: created with the umask
-    try:
-        with open(tmp, 'x', encoding='utf-8') as f:
-            json.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _finish(builders: Dict[str, _SplitBuilder], paths: Dict[str, Path], classes: Sequence[str],
-            info: dict) -> Dict[str, Tuple[Path, SplitStats]]:
-    results = {}
+def _write(builders: Dict[str, _SplitBuilder], tmps: Dict[str, Path], classes: Sequence[str], info: dict) -> None:
+    """Write each split's COCO JSON (compact, one line) to its temporary path of :func:`_outputs`."""
     for split, builder in builders.items():
-        write_json_atomic(paths[split], builder.to_coco(classes, dict(info, split=split)))
-        print_log(f'to_coco {info["format"]} {builder.stats.summary(split)}', logger='current')
-        results[split] = (paths[split], builder.stats)
-    return results
+        try:
+            write_json_atomic(tmps[split], builder.to_coco(classes, dict(info, split=split)), indent=None)
+        except OSError as err:  # e.g. a full disk: the user's to fix
+            raise BadInput(f'cannot write {_output_path(tmps[split].parent, split)}: {err.strerror or err}') from None
+
+
+def _report(builders: Dict[str, _SplitBuilder], out_dir: Path, fmt: str) -> Dict[str, Tuple[Path, SplitStats]]:
+    """Log one summary line per split; returns ``{split: (json_path, stats)}``."""
+    for split, builder in builders.items():
+        print_log(f'to_coco {fmt} {builder.stats.summary(split)}', logger='current')
+    return {split: (_output_path(out_dir, split), builder.stats) for split, builder in builders.items()}
 
 
 # ---------------------------------------------------------------------------------------- VOC
@@ -215,13 +232,13 @@ def find_voc_root(src: Path) -> Path:
     """``src`` if it holds ``Annotations/``, else its one subfolder that does (``BCCD/``, ``VOC2007/``)."""
     src = Path(src)
     if not src.is_dir():
-        raise ConversionError(f'no such directory: {src}')
+        raise BadInput(f'no such directory: {src}')
     if (src / 'Annotations').is_dir():
         return src
     roots = sorted(p for p in src.iterdir() if (p / 'Annotations').is_dir())
     if len(roots) != 1:
         found = 'several: ' + ', '.join(p.name for p in roots) if roots else 'none'
-        raise ConversionError(f'{src}: expected one VOC folder holding Annotations/, found {found}')
+        raise BadInput(f'{src}: expected one VOC folder holding Annotations/, found {found}')
     return roots[0]
 
 
@@ -240,8 +257,8 @@ def _parse_voc_xml(path: Path) -> _VocRecord:
     if not path.is_file():
         return _VocRecord(found=False, parsed=True)
     try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError):
+        root = parse_xml(path).getroot()  # refuses entity declarations: billion laughs, external entities
+    except (ParseError, DefusedXmlException, OSError):
         return _VocRecord(found=True, parsed=False)
     filename = Path((root.findtext('filename') or '').strip().replace('\\', '/')).name  # never a path
     record = _VocRecord(found=True, parsed=True, filename=filename or None)
@@ -278,45 +295,61 @@ def convert_voc(src: Path, out_dir: Path, splits: Optional[Sequence[str]] = None
         splits: Splits to convert, all required; default: those of train/val/test that exist.
         classes: Class names in category-id order; names outside it are dropped and counted.
             Default: the sorted names found in the converted splits.
-        overwrite: Replace existing output files.
+        overwrite: Replace existing output files (all splits' files are published together, or none).
         one_based: VOC pixel indices start at 1 (the VOC convention, labelImg's too): a box
             ``xmin..xmax`` covers ``[xmin - 1, xmax]``. ``False`` takes coordinates as they are.
-        min_size: Boxes thinner than this (pixels) once clipped are dropped.
+        min_size: Boxes thinner than this (pixels) once clipped are dropped; a finite number >= 0.
 
     Returns:
         ``{split: (json_path, stats)}``.
+
+    Raises:
+        BadInput: Bad input (see the module docstring); nothing is written then.
     """
+    _check_min_size(min_size)
     root = find_voc_root(src)
     lists = {s: root / 'ImageSets' / 'Main' / f'{s}.txt' for s in (splits or DEFAULT_SPLITS)}
     split_files = _existing_splits(splits, {s: p if p.is_file() else None for s, p in lists.items()}, root)
-    paths = _outputs(out_dir, split_files, overwrite)
     records = {}
     for split, list_file in split_files.items():
-        lines = list_file.read_text(errors='replace').splitlines()
+        try:
+            lines = list_file.read_text(errors='replace').splitlines()
+        except OSError as err:
+            raise BadInput(f'cannot read {list_file}: {err.strerror or err}') from None
         ids = dict.fromkeys(line.split()[0] for line in lines if line.strip())  # in order, without repeats
         records[split] = [(i, _parse_voc_xml(root / 'Annotations' / f'{i}.xml')) for i in ids]
     classes = check_classes(classes or sorted({name for recs in records.values() for _, r in recs
                                                for name, box, _ in r.objects if name and box}))
     index = {name: i for i, name in enumerate(classes)}
-    builders = {}
-    for split, recs in records.items():
-        builder = builders[split] = _SplitBuilder(len(classes), min_size)
-        for image_id, record in recs:
-            img_path = _voc_image(root, image_id, record.filename)
-            size = record.size or (image_size(img_path) if img_path else None)
-            if not record.parsed or img_path is None or size is None:
-                builder.stats.skipped_images += 1
-                continue
-            builder.stats.size_from_image += record.size is None
-            image = builder.add_image(img_path.relative_to(root).as_posix(), *size)
-            builder.stats.no_labels += not record.found
-            builder.stats.empty_labels += record.found and not record.objects
-            for name, box, difficult in record.objects:
-                if name is None or box is None:
-                    builder.stats.malformed += 1
-                else:
-                    builder.add_box(image, index.get(name, -1), box, float(one_based), crowd=difficult)
-    return _finish(builders, paths, classes, dict(format='voc', data_root=str(root.resolve())))
+    with _outputs(out_dir, records, overwrite) as tmps:
+        builders = {split: _voc_split(root, recs, index, min_size, one_based) for split, recs in records.items()}
+        _write(builders, tmps, classes, dict(format='voc', data_root=str(root.resolve())))
+    return _report(builders, out_dir, 'voc')
+
+
+def _voc_split(root: Path, records: List[Tuple[str, _VocRecord]], index: Dict[str, int], min_size: float,
+               one_based: bool) -> _SplitBuilder:
+    """One split's images and boxes; each record is written, skipped or (an XML without image) an orphan."""
+    builder = _SplitBuilder(len(index), min_size)
+    for image_id, record in records:
+        img_path = _voc_image(root, image_id, record.filename)
+        if record.parsed and record.found and img_path is None:
+            builder.stats.orphan_labels += 1
+            continue
+        decoded = image_size(img_path) if record.parsed and img_path else None
+        if decoded is None:
+            builder.stats.skipped_images += 1
+            continue
+        builder.stats.size_from_image += record.size is None
+        image = builder.add_image(img_path.relative_to(root).as_posix(), *(record.size or decoded))
+        builder.stats.no_labels += not record.found
+        builder.stats.empty_labels += record.found and not record.objects
+        for name, box, difficult in record.objects:
+            if name is None or box is None:
+                builder.stats.malformed += 1
+            else:
+                builder.add_box(image, index.get(name, -1), box, float(one_based), crowd=difficult)
+    return builder
 
 
 def _existing_splits(requested: Optional[Sequence[str]], candidates: dict, src: Path) -> dict:
@@ -324,9 +357,9 @@ def _existing_splits(requested: Optional[Sequence[str]], candidates: dict, src: 
     found = {split: path for split, path in candidates.items() if path is not None}
     missing = [s for s in candidates if s not in found]
     if requested and missing:
-        raise ConversionError(f'split(s) not found in {src}: {", ".join(missing)}')
+        raise BadInput(f'split(s) not found in {src}: {", ".join(missing)}')
     if not found:
-        raise ConversionError(f'no splits found in {src} (looked for {", ".join(candidates)})')
+        raise BadInput(f'no splits found in {src} (looked for {", ".join(candidates)})')
     return found
 
 
@@ -368,44 +401,57 @@ def convert_yolo(src: Path, out_dir: Path, splits: Optional[Sequence[str]] = Non
         splits: Splits to convert, all required; default: those of train/val/test that exist
             (``val`` may be named ``valid``).
         classes: Class names by class index; default: ``names:`` of ``src/data.yaml``.
-        overwrite: Replace existing output files.
-        min_size: Boxes thinner than this (pixels) once clipped are dropped.
+        overwrite: Replace existing output files (all splits' files are published together, or none).
+        min_size: Boxes thinner than this (pixels) once clipped are dropped; a finite number >= 0.
 
     Returns:
         ``{split: (json_path, stats)}``.
+
+    Raises:
+        BadInput: Bad input (see the module docstring); nothing is written then.
     """
+    _check_min_size(min_size)
     src = Path(src)
     if not src.is_dir():
-        raise ConversionError(f'no such directory: {src}')
+        raise BadInput(f'no such directory: {src}')
     if classes:
         classes = check_classes(classes)
     elif (src / 'data.yaml').is_file():
         classes = load_class_names(src / 'data.yaml')
     else:
-        raise ConversionError(f'no class names: give --classes or --data-yaml ({src / "data.yaml"} not found)')
+        raise BadInput(f'no class names: give --classes or --data-yaml ({src / "data.yaml"} not found)')
     split_dirs = _existing_splits(splits, {s: _yolo_split_dirs(src, s) for s in (splits or DEFAULT_SPLITS)}, src)
-    paths = _outputs(out_dir, split_dirs, overwrite)
-    builders = {}
-    for split, (images_dir, labels_dir) in split_dirs.items():
-        builder = builders[split] = _SplitBuilder(len(classes), min_size)
-        for img_path in sorted(p for p in images_dir.rglob('*') if p.suffix.lower() in IMG_EXTENSIONS):
-            size = image_size(img_path)
-            if size is None:
-                builder.stats.skipped_images += 1
-                continue
-            image = builder.add_image(img_path.relative_to(src).as_posix(), *size)
-            label_path = (labels_dir / img_path.relative_to(images_dir)).with_suffix('.txt')
-            try:
-                lines = [line.split() for line in label_path.read_text(errors='replace').splitlines()]
-            except OSError:
-                builder.stats.no_labels += 1
-                continue
-            lines = [fields for fields in lines if fields]
-            builder.stats.empty_labels += not lines
-            for fields in lines:
-                parsed = _parse_yolo_line(fields, *size)
-                if parsed is None:
-                    builder.stats.malformed += 1
-                else:
-                    builder.add_box(image, *parsed)
-    return _finish(builders, paths, classes, dict(format='yolo', data_root=str(src.resolve())))
+    with _outputs(out_dir, split_dirs, overwrite) as tmps:
+        builders = {split: _yolo_split(src, *dirs, len(classes), min_size) for split, dirs in split_dirs.items()}
+        _write(builders, tmps, classes, dict(format='yolo', data_root=str(src.resolve())))
+    return _report(builders, out_dir, 'yolo')
+
+
+def _yolo_split(src: Path, images_dir: Path, labels_dir: Path, num_classes: int, min_size: float) -> _SplitBuilder:
+    """One split's images and boxes; label files without an image are counted as orphans."""
+    builder = _SplitBuilder(num_classes, min_size)
+    img_paths = sorted(p for p in images_dir.rglob('*') if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
+    stems = {p.relative_to(images_dir).with_suffix('') for p in img_paths}
+    builder.stats.orphan_labels = sum(p.relative_to(labels_dir).with_suffix('') not in stems
+                                      for p in labels_dir.rglob('*.txt') if p.is_file())
+    for img_path in img_paths:
+        size = image_size(img_path)
+        if size is None:
+            builder.stats.skipped_images += 1
+            continue
+        image = builder.add_image(img_path.relative_to(src).as_posix(), *size)
+        label_path = (labels_dir / img_path.relative_to(images_dir)).with_suffix('.txt')
+        try:
+            lines = [line.split() for line in label_path.read_text(errors='replace').splitlines()]
+        except OSError:
+            builder.stats.no_labels += 1
+            continue
+        lines = [fields for fields in lines if fields]
+        builder.stats.empty_labels += not lines
+        for fields in lines:
+            parsed = _parse_yolo_line(fields, *size)
+            if parsed is None:
+                builder.stats.malformed += 1
+            else:
+                builder.add_box(image, *parsed)
+    return builder

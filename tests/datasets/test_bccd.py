@@ -1,13 +1,14 @@
-"""Conversion of the real BCCD data (Pascal VOC) at ``$QAREP_BCCD``, default ``../shared/datasets/bccd``.
-
-Skipped when the data is absent.
+"""BCCD: conversion of the real data (Pascal VOC) at ``$QAREP_BCCD``, default ``../shared/datasets/bccd``
+(skipped when it is absent), and ``tools/dataset_converters/prepare_bccd.py`` on the tiny VOC fixture.
 """
+import importlib.util
 import json
 import os
-import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from defusedxml.ElementTree import parse as parse_xml
 
 from qarep_det.datasets.converters import convert_voc
 
@@ -22,9 +23,9 @@ def test_bccd_converts_every_listed_image_with_boxes_inside(tmp_path: Path) -> N
     results = convert_voc(BCCD, tmp_path, splits=['train', 'val', 'test'], classes=CLASSES)
     for split, (path, stats) in results.items():
         ids = (BCCD / 'BCCD' / 'ImageSets' / 'Main' / f'{split}.txt').read_text().split()
-        objects = sum(len(ET.parse(BCCD / 'BCCD' / 'Annotations' / f'{i}.xml').getroot().findall('object'))
+        objects = sum(len(parse_xml(BCCD / 'BCCD' / 'Annotations' / f'{i}.xml').getroot().findall('object'))
                       for i in ids)
-        assert stats.images == len(set(ids)) and stats.skipped_images == 0
+        assert stats.images == len(set(ids)) and stats.skipped_images == stats.orphan_labels == 0
         assert stats.boxes + stats.degenerate + stats.outside == objects
         assert stats.unknown_class == stats.malformed == stats.size_from_image == 0
         coco = json.loads(path.read_text())
@@ -37,3 +38,76 @@ def test_bccd_converts_every_listed_image_with_boxes_inside(tmp_path: Path) -> N
             x, y, w, h = ann['bbox']
             width, height = sizes[ann['image_id']]
             assert 0 <= x and 0 <= y and w >= 1 and h >= 1 and x + w <= width and y + h <= height
+
+
+@pytest.fixture(scope='module')
+def prepare_bccd() -> ModuleType:
+    spec = importlib.util.spec_from_file_location('prepare_bccd_tool',
+                                                  REPO_ROOT / 'tools' / 'dataset_converters' / 'prepare_bccd.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def bccd_like(voc_parent: Path) -> Path:
+    """The VOC fixture with the three splits prepare_bccd.py requires (its classes are not BCCD's)."""
+    (voc_parent / 'MYSET' / 'ImageSets' / 'Main' / 'test.txt').write_text('d\ne\n')
+    return voc_parent
+
+
+def run_failing(tool: ModuleType, argv: list, capsys: pytest.CaptureFixture) -> str:
+    """Run the tool expecting exit code 2 (returned, or raised by argparse); returns the one stderr line."""
+    try:
+        code = tool.main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('prepare_bccd.py: error: '), lines
+    return lines[0]
+
+
+def test_prepare_bccd_writes_the_splits_and_links_the_images_again_and_again(
+        prepare_bccd: ModuleType, bccd_like: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out, images = tmp_path / 'prepared', bccd_like / 'MYSET' / 'JPEGImages'
+    out.mkdir()
+    (out / 'JPEGImages').symlink_to(tmp_path, target_is_directory=True)  # an earlier link elsewhere: replaced
+    for _ in range(2):
+        assert prepare_bccd.main(['--src', str(bccd_like), '--out', str(out)]) == 0
+        assert sorted(p.name for p in (out / 'annotations').iterdir()) == [
+            'instances_test.json', 'instances_train.json', 'instances_val.json']
+        assert (out / 'JPEGImages').is_symlink() and (out / 'JPEGImages').resolve() == images.resolve()
+    test = json.loads((out / 'annotations' / 'instances_test.json').read_text())
+    assert [i['file_name'] for i in test['images']] == ['JPEGImages/d.jpg', 'JPEGImages/e.jpg']
+    assert [c['name'] for c in test['categories']] == CLASSES
+    printed = capsys.readouterr().out
+    assert f'train: 6 images, 0 boxes -> {out / "annotations" / "instances_train.json"}' in printed
+    assert f'images: {out / "JPEGImages"} -> {images.resolve()}' in printed
+
+
+@pytest.mark.parametrize('case, message', [
+    ('missing_src', 'BCCD not found at {src} (set QAREP_BCCD or pass --src)'),
+    ('no_test_split', 'split(s) not found in {src}/MYSET: test'),
+    ('a_real_image_folder', 'refusing to replace {out}/JPEGImages: not a link made by this script'),
+    ('out_is_a_file', 'cannot write {out}/annotations/instances_train.json: {out} is a file, not a folder'),
+    ('bad_option', 'unrecognized arguments: --bogus (see --help)'),
+])
+def test_prepare_bccd_bad_input_exits_2_with_one_line_and_writes_nothing(
+        prepare_bccd: ModuleType, bccd_like: Path, tmp_path: Path, capsys: pytest.CaptureFixture, case: str,
+        message: str) -> None:
+    src, out, extra = bccd_like, tmp_path / 'prepared', []
+    if case == 'missing_src':
+        src = tmp_path / 'missing'
+    elif case == 'no_test_split':
+        (bccd_like / 'MYSET' / 'ImageSets' / 'Main' / 'test.txt').unlink()
+    elif case == 'a_real_image_folder':
+        (out / 'JPEGImages').mkdir(parents=True)
+    elif case == 'out_is_a_file':
+        out.write_text('mine')
+    else:
+        extra = ['--bogus']
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob('*'))
+    line = run_failing(prepare_bccd, ['--src', str(src), '--out', str(out), *extra], capsys)
+    assert line == 'prepare_bccd.py: error: ' + message.format(src=src, out=out)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob('*')) == before
