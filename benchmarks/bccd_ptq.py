@@ -11,14 +11,14 @@ atomically.
 
 Usage: ``python benchmarks/bccd_ptq.py [--work-root DIR] [--auto-k 3]``
 """
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List
 
-from bccd_train import CONFIGS, ROOT, best_checkpoint, write_results
+from common import BCCD_CONFIGS, RESULTS, ROOT, best_checkpoint, write_results
+from qarep_det.utils import BadInput, OneLineParser, positive_int, run_tool
 
 TEST_AS_EVAL = ['val_dataloader.dataset.ann_file=annotations/instances_test.json',
                 'val_evaluator.ann_file=data/bccd/annotations/instances_test.json']
@@ -70,20 +70,18 @@ def markdown(results: Dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-root', type=Path, default=ROOT / 'work_dirs' / 'bench_bccd',
                         help="bccd_train.py's --work-root")
-    parser.add_argument('--auto-k', type=int, default=3, help='layers kept in float by the auto:K variant')
-    parser.add_argument('--out', type=Path, default=ROOT / 'benchmarks' / 'results' / 'bccd_ptq')
+    parser.add_argument('--auto-k', type=positive_int, default=3, help='layers kept in float by the auto:K variant')
+    parser.add_argument('--out', type=Path, default=RESULTS / 'bccd_ptq')
     args = parser.parse_args(argv)
     results = {}
-    for name, config in CONFIGS.items():
+    for name, config in BCCD_CONFIGS.items():
         work_dir = args.work_root.resolve() / Path(config).stem
         checkpoint = best_checkpoint(work_dir)
         if not checkpoint.is_file():
-            print(f'bccd_ptq.py: no trained checkpoint in {work_dir} (run benchmarks/bccd_train.py first)',
-                  file=sys.stderr)
-            return 2
+            raise BadInput(f'no trained checkpoint in {work_dir} (run benchmarks/bccd_train.py first)')
         results[name] = {variant: summarize(run_variant(checkpoint, work_dir / 'ptq' / variant.replace(' ', ''),
                                                         extra))
                          for variant, extra in variants(args.auto_k).items()}
@@ -92,4 +90,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool('bccd_ptq.py', main))

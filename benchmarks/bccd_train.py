@@ -15,7 +15,6 @@ scratch, 416x416, batch 8, 40 epochs on the train split, about 45 min on 2 cores
 Usage: ``python benchmarks/bccd_train.py [--configs qarep repvgg] [--src BCCD_DIR] [--work-root DIR]``
 (BCCD from ``--src``, ``$QAREP_BCCD`` or ``../shared/datasets/bccd``).
 """
-import argparse
 import json
 import os
 import platform
@@ -30,8 +29,9 @@ from typing import Dict, List, Optional
 import torch
 from mmengine.config import Config
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {'qarep': 'configs/bccd_det/yolov6n_qarep_bccd.py', 'repvgg': 'configs/bccd_det/yolov6n_repvgg_bccd.py'}
+from common import BCCD_CONFIGS, RESULTS, ROOT, best_checkpoint, finished_epoch, write_results
+from qarep_det.utils import BadInput, OneLineParser, run_tool
+
 REFERENCE = dict(name='RTMDet-tiny (mmdet, from scratch)', input=416, batch_size=8, epochs=40, train_minutes=45,
                  train_images_per_s=3.5, test_bbox_mAP=0.595, test_bbox_mAP_50=0.902)
 TIMESTAMP = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) - mmengine')
@@ -57,19 +57,6 @@ def mean_iter_seconds(work_dir: Path) -> Optional[float]:
     return sum(times) / len(times) if times else None
 
 
-def finished_epoch(work_dir: Path) -> int:
-    """The epoch of the run's newest checkpoint (0 if none)."""
-    epochs = [int(p.stem.split('_')[1]) for p in work_dir.glob('epoch_*.pth')]
-    return max(epochs, default=0)
-
-
-def best_checkpoint(work_dir: Path) -> Path:
-    best = sorted(work_dir.glob('best_coco_bbox_mAP_epoch_*.pth'), key=lambda p: int(p.stem.rsplit('_', 1)[1]))
-    if best:
-        return best[-1]
-    return work_dir / f'epoch_{finished_epoch(work_dir)}.pth'
-
-
 def run(command: List[str], log: Path) -> str:
     """Run a tool, its output appended to ``log``; stops the benchmark with the tail of the log if it fails."""
     with open(log, 'a') as f:
@@ -82,7 +69,7 @@ def run(command: List[str], log: Path) -> str:
 
 
 def bench_config(name: str, work_root: Path) -> Dict:
-    config = CONFIGS[name]
+    config = BCCD_CONFIGS[name]
     cfg = Config.fromfile(str(ROOT / config))
     max_epochs = cfg.train_cfg.max_epochs
     work_dir = work_root / Path(config).stem
@@ -132,32 +119,17 @@ def markdown(report: Dict) -> str:
         *rows, '', 'Written by `python benchmarks/bccd_train.py`.', ''])
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_results(out: Path, data: Dict, md: str) -> None:
-    """``out.json`` and ``out.md``, each written atomically; the Markdown is also printed."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out.with_suffix('.json'), json.dumps(data, indent=2) + '\n')
-    write_atomic(out.with_suffix('.md'), md)
-    print(md)
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--configs', nargs='+', choices=sorted(CONFIGS), default=['qarep', 'repvgg'])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--configs', nargs='+', choices=sorted(BCCD_CONFIGS), default=['qarep', 'repvgg'])
     parser.add_argument('--src', help='the BCCD folder (default: $QAREP_BCCD or ../shared/datasets/bccd)')
     parser.add_argument('--work-root', type=Path, default=ROOT / 'work_dirs' / 'bench_bccd')
-    parser.add_argument('--out', type=Path, default=ROOT / 'benchmarks' / 'results' / 'bccd_train')
+    parser.add_argument('--out', type=Path, default=RESULTS / 'bccd_train')
     args = parser.parse_args(argv)
     prepare = [sys.executable, 'tools/dataset_converters/prepare_bccd.py'] + (['--src', args.src] if args.src else [])
     proc = subprocess.run(prepare, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
-        print(f'bccd_train.py: {proc.stderr.strip()}', file=sys.stderr)
-        return 2
+        raise BadInput(proc.stderr.strip())  # prepare_bccd.py's own one-line error
     results = {name: bench_config(name, args.work_root.resolve()) for name in args.configs}
     report = dict(machine=f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
                           f'torch {torch.__version__}, {torch.get_num_threads()} threads',
@@ -167,4 +139,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool('bccd_train.py', main))

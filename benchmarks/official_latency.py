@@ -14,7 +14,6 @@ interleaved runs. Each fused model also runs with channels_last weights (the lay
 
 Usage: ``python benchmarks/official_latency.py --official /path/to/YOLOv6 [--models n s] [--repeats 15]``
 """
-import argparse
 import os
 import statistics
 import sys
@@ -28,11 +27,9 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from bccd_train import write_results
-from quantization_latency import channels_last
+from common import RESULTS, ROOT, channels_last, write_results
 from qarep_det import reparameterize_model
-
-ROOT = Path(__file__).resolve().parents[1]
+from qarep_det.utils import BadInput, OneLineParser, positive_int, run_tool
 
 
 def official_models(repo: Path, name: str, mode: str) -> Dict[str, torch.nn.Module]:
@@ -84,18 +81,16 @@ def median_ms(runs: Dict[str, Callable[[], object]], repeats: int) -> Dict[str, 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument('--official', type=Path, default=os.environ.get('QAREP_YOLOV6_REPO'),
                         help='a checkout of meituan/YOLOv6 (default: $QAREP_YOLOV6_REPO)')
     parser.add_argument('--models', nargs='+', default=['n', 's'], choices=['n', 's'])
-    parser.add_argument('--repeats', type=int, default=15)
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--out', type=Path, default=ROOT / 'benchmarks' / 'results' / 'official_latency')
+    parser.add_argument('--repeats', type=positive_int, default=15)
+    parser.add_argument('--threads', type=positive_int, default=2)
+    parser.add_argument('--out', type=Path, default=RESULTS / 'official_latency')
     args = parser.parse_args(argv)
     if args.official is None or not (Path(args.official) / 'yolov6' / 'models' / 'yolo.py').is_file():
-        print(f'official_latency.py: error: no YOLOv6 checkout at {args.official} (pass --official DIR)',
-              file=sys.stderr)
-        return 2
+        raise BadInput(f'no YOLOv6 checkout at {args.official} (pass --official DIR)')
     torch.set_num_threads(args.threads)
     x = torch.rand(1, 3, 640, 640)
     results, rows = {}, []
@@ -125,4 +120,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool('official_latency.py', main))

@@ -10,7 +10,6 @@ and left out of the PTQ time. Writes ``benchmarks/results/ptq_time.{json,md}`` a
 
 Usage: ``python benchmarks/ptq_time.py [--model s] [--calib-images 256] [--observer minmax]``
 """
-import argparse
 import os
 import platform
 import shutil
@@ -24,12 +23,13 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from bccd_train import write_results
+from common import RESULTS, ROOT, write_results
 from qarep_det.datasets.synthetic import generate_synthetic_coco
 from qarep_det.ptq import PTQOptions, run_ptq
 from qarep_det.ptq.pipeline import ptq_seconds
+from qarep_det.quantization import OBSERVERS
+from qarep_det.utils import OneLineParser, positive_int, run_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ('circle', 'square', 'triangle')
 
 
@@ -68,12 +68,12 @@ def write_checkpoint(cfg: Config, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', default='s', choices=['n', 's', 'm'])
-    parser.add_argument('--calib-images', type=int, default=256)
-    parser.add_argument('--observer', default='minmax')
+    parser.add_argument('--calib-images', type=positive_int, default=256)
+    parser.add_argument('--observer', default='minmax', choices=list(OBSERVERS))
     parser.add_argument('--work-dir', type=Path, default=ROOT / 'work_dirs' / 'bench_ptq_time')
-    parser.add_argument('--out', type=Path, default=ROOT / 'benchmarks' / 'results' / 'ptq_time')
+    parser.add_argument('--out', type=Path, default=RESULTS / 'ptq_time')
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     work = args.work_dir.resolve()
@@ -108,4 +108,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool('ptq_time.py', main))

@@ -20,8 +20,6 @@ dominate for every variant alike).
 
 Usage: ``python benchmarks/quantization_latency.py [--models n s] [--repeats 15]``
 """
-import argparse
-import copy
 import os
 import platform
 import statistics
@@ -30,7 +28,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -42,13 +40,13 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from bccd_train import write_results
+from common import RESULTS, ROOT, channels_last, write_results
 from qarep_det import reparameterize_model
 from qarep_det.datasets.synthetic import render_image
 from qarep_det.quantization import (QuantConfig, calibrate, convert_detector, deploy_fused, load_deployed,
                                     output_sqnr, prepare_detector, save_deployed)
+from qarep_det.utils import OneLineParser, positive_int, run_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 SIZE = 640
 FIRST_HEAD_LAYER = 'bbox_head.head_module.stems.0'
 CLS_GAIN = 0.7
@@ -65,11 +63,6 @@ def images(num: int, seed: int) -> torch.Tensor:
     rng = np.random.default_rng(seed)
     batch = np.stack([render_image(rng, (SIZE, SIZE), 6, 0.5)[0] for _ in range(num)])  # (num, H, W, 3)
     return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous().float() / 255
-
-
-def channels_last(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with its 4-D weights in channels_last (NHWC) memory format."""
-    return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -284,14 +277,14 @@ def markdown(report: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument('--models', nargs='+', default=['n', 's'], choices=['n', 's', 'm'])
-    parser.add_argument('--repeats', type=int, default=15)
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--calib-images', type=int, default=8)
-    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'quantization_latency'))
-    args = parser.parse_args()
+    parser.add_argument('--repeats', type=positive_int, default=15)
+    parser.add_argument('--threads', type=positive_int, default=2)
+    parser.add_argument('--calib-images', type=positive_int, default=8)
+    parser.add_argument('--out', type=Path, default=RESULTS / 'quantization_latency')
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     init_default_scope('mmdet')
     cpu = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines()
@@ -306,9 +299,9 @@ def main() -> int:
                   settings=dict(threads=args.threads, repeats=args.repeats, size=SIZE, batch=1, backend='x86',
                                 observer='minmax', calib_images=args.calib_images, score_thr=SCORE_THR),
                   models=models)
-    write_results(Path(args.out), report, markdown(report))
+    write_results(args.out, report, markdown(report))
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool('quantization_latency.py', main))

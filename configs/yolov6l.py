@@ -4,10 +4,15 @@
 # yolov6m_qarep.py by the scale, the blocks and SiLU in the BepC3 convs.
 _base_ = './yolov6m_qarep.py'
 
+deepen_factor = 1.0
+widen_factor = 1.0
+csp_e = 0.5
 silu = dict(type='SiLU')
 block_cfg = dict(type='ConvBNAct', act_cfg=silu)
 
 model = dict(
-    backbone=dict(deepen_factor=1.0, widen_factor=1.0, csp_e=0.5, block_cfg=block_cfg, act_cfg=silu),
-    neck=dict(deepen_factor=1.0, widen_factor=1.0, csp_e=0.5, block_cfg=block_cfg, csp_act_cfg=silu),
-    bbox_head=dict(head_module=dict(widen_factor=1.0)))
+    backbone=dict(deepen_factor=deepen_factor, widen_factor=widen_factor, csp_e=csp_e, block_cfg=block_cfg,
+                  act_cfg=silu),
+    neck=dict(deepen_factor=deepen_factor, widen_factor=widen_factor, csp_e=csp_e, block_cfg=block_cfg,
+              csp_act_cfg=silu),
+    bbox_head=dict(head_module=dict(widen_factor=widen_factor)))

@@ -7,14 +7,9 @@ _base_ = [
     './_base_/schedules/yolov6_300e.py', './_base_/default_runtime.py'
 ]
 
-img_scale = (640, 640)  # as in the dataset base
+# The dataset base's pipeline with the official M/L random scaling instead of its 0.5..1.5.
 train_pipeline = [
-    dict(type='Mosaic', img_scale=img_scale, pad_val=114.0),
-    dict(type='LetterResize', scale=(1280, 1280), pad_val=114, allow_scale_up=False),
-    dict(type='YOLOv6RandomAffine', max_rotate_degree=0.0, max_translate_ratio=0.1, scaling_ratio_range=(0.1, 1.9),
-         max_shear_degree=0.0, border=(-320, -320), border_val=(114, 114, 114)),
-    dict(type='YOLOXHSVRandomAug'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
+    dict(step, scaling_ratio_range=(0.1, 1.9)) if step.type == 'YOLOv6RandomAffine' else step
+    for step in _base_.train_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

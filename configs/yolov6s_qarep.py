@@ -8,6 +8,6 @@ model = dict(
     backbone=dict(widen_factor=widen_factor),
     neck=dict(widen_factor=widen_factor),
     bbox_head=dict(head_module=dict(widen_factor=widen_factor),
-                   loss_bbox=dict(type='GIoULoss', reduction='sum', loss_weight=2.5)))
+                   loss_bbox=dict(type='GIoULoss')))  # SIoU -> GIoU; reduction and weight from the base
 
-optim_wrapper = dict(optimizer=dict(lr=0.01))
+optim_wrapper = dict(optimizer=dict(lr=_base_.base_lr))  # the schedule's lr (N overrides it)

@@ -88,6 +88,10 @@ def test_yolov6_model_optimizer_and_epochs(name: str) -> None:
     head = model.bbox_head.head_module
     assert model.backbone.widen_factor == model.neck.widen_factor == head.widen_factor == exp.widen
     assert model.backbone.deepen_factor == model.neck.deepen_factor == exp.deepen
+    # the top-level variables a derived config reads (``_base_.widen_factor``, ...) describe this model
+    assert (cfg.widen_factor, cfg.deepen_factor, cfg.block_cfg) == (exp.widen, exp.deepen, model.backbone.block_cfg)
+    if exp.backbone == 'CSPBepBackbone':
+        assert cfg.csp_e == model.backbone.csp_e == model.neck.csp_e
     assert head.num_classes == exp.num_classes and head.reg_max == exp.reg_max
     assert model.bbox_head.loss_cls == dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0,
                                             iou_weighted=True, reduction='sum', loss_weight=1.0)

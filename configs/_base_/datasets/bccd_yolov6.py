@@ -69,6 +69,7 @@ val_dataloader = dict(
 test_dataloader = dict(val_dataloader,
                        dataset=dict(val_dataloader['dataset'], ann_file='annotations/instances_test.json'))
 
-val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json', metric='bbox',
+# Each evaluator reads the annotations its loader reads.
+val_evaluator = dict(type='CocoMetric', ann_file=data_root + val_dataloader['dataset']['ann_file'], metric='bbox',
                      backend_args=backend_args)
-test_evaluator = dict(val_evaluator, ann_file=data_root + 'annotations/instances_test.json')
+test_evaluator = dict(val_evaluator, ann_file=data_root + test_dataloader['dataset']['ann_file'])

@@ -74,7 +74,7 @@ test_dataloader = val_dataloader
 
 val_evaluator = dict(
     type='CocoMetric',
-    ann_file=data_root + 'annotations/instances_val2017.json',
+    ann_file=data_root + val_dataloader['dataset']['ann_file'],  # the annotations the val loader reads
     metric='bbox',
     backend_args=backend_args)
 test_evaluator = val_evaluator

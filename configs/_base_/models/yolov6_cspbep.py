@@ -8,14 +8,13 @@ _base_ = './yolov6_efficientrep.py'
 deepen_factor = 0.6
 widen_factor = 0.75
 csp_e = 2 / 3
-block_cfg = dict(type='QARepVGGBlockV2')
 
 model = dict(
     backbone=dict(_delete_=True, type='CSPBepBackbone', deepen_factor=deepen_factor, widen_factor=widen_factor,
-                  csp_e=csp_e, block_cfg=block_cfg),
+                  csp_e=csp_e, block_cfg=_base_.block_cfg),
     neck=dict(_delete_=True, type='CSPRepBiFPANNeck', deepen_factor=deepen_factor, widen_factor=widen_factor,
-              csp_e=csp_e, block_cfg=block_cfg),
+              csp_e=csp_e, block_cfg=_base_.block_cfg),
     bbox_head=dict(
         head_module=dict(widen_factor=widen_factor, reg_max=16),
-        loss_bbox=dict(type='GIoULoss', reduction='sum', loss_weight=2.5),
+        loss_bbox=dict(type='GIoULoss'),  # SIoU -> GIoU; reduction and weight from the base
         loss_dfl=dict(_delete_=True, type='DistributionFocalLoss', reduction='sum', loss_weight=0.5)))

@@ -20,7 +20,6 @@ model = dict(
         head_module=dict(type='YOLOv6HeadModule', num_classes=num_classes, in_channels=(128, 256, 512),
                          widen_factor=widen_factor, reg_max=0),
         prior_generator=dict(type='mmdet.MlvlPointGenerator', offset=0.5, strides=(8, 16, 32)),
-        bbox_coder=dict(type='DistancePointBBoxCoder'),
         loss_cls=dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0, iou_weighted=True,
                       reduction='sum', loss_weight=1.0),
         loss_bbox=dict(type='SIoULoss', reduction='sum', loss_weight=2.5),

@@ -27,7 +27,6 @@ class YOLOv6Head(BaseDenseHead):
     Args:
         head_module: Config of the layers (:class:`YOLOv6HeadModule`).
         prior_generator: Point generator; one prior per location at offset 0.5.
-        bbox_coder: Kept for mmdet tooling; distances are decoded with ``distance2bbox``.
         loss_cls: Classification loss on soft targets (``VarifocalLoss``).
         loss_bbox: IoU-type box loss on xyxy boxes (``GIoULoss`` or ``SIoULoss``).
         loss_dfl: ``DistributionFocalLoss`` when the head module regresses distributions
@@ -40,7 +39,6 @@ class YOLOv6Head(BaseDenseHead):
 
     def __init__(self, head_module: dict,
                  prior_generator: dict = dict(type='MlvlPointGenerator', offset=0.5, strides=(8, 16, 32)),
-                 bbox_coder: dict = dict(type='DistancePointBBoxCoder'),
                  loss_cls: dict = dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0,
                                        iou_weighted=True, reduction='sum', loss_weight=1.0),
                  loss_bbox: dict = dict(type='GIoULoss', reduction='sum', loss_weight=2.5),
@@ -53,7 +51,6 @@ class YOLOv6Head(BaseDenseHead):
         if (loss_dfl is None) != (self.reg_max == 0):
             raise ValueError(f'loss_dfl must be given exactly when reg_max > 0 (reg_max={self.reg_max})')
         self.prior_generator = TASK_UTILS.build(prior_generator)
-        self.bbox_coder = TASK_UTILS.build(bbox_coder)
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_dfl = MODELS.build(loss_dfl) if loss_dfl is not None else None

@@ -137,14 +137,12 @@ class BatchATSSAssigner:
         num_classes: Number of classes (background is ``num_classes``).
         topk: Closest priors per level taken as candidates.
         anchor_scale: Anchor side in strides (YOLOv6: 5.0).
-        eps: Numerical floor.
     """
 
-    def __init__(self, num_classes: int, topk: int = 9, anchor_scale: float = 5.0, eps: float = 1e-9) -> None:
+    def __init__(self, num_classes: int, topk: int = 9, anchor_scale: float = 5.0) -> None:
         self.num_classes = num_classes
         self.topk = topk
         self.anchor_scale = anchor_scale
-        self.eps = eps
 
     @torch.no_grad()
     def assign(self, pred_scores: Tensor, pred_bboxes: Tensor, priors: Tensor, num_level_priors: Sequence[int],
