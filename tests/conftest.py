@@ -22,18 +22,6 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
-def tiny_synthetic_config(data_root: Path):
-    """The demo's synthetic config pointed at ``data_root``, without worker processes."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs/synthetic/yolov6n_qarep_synthetic.py'))
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg[key]
-        loader.dataset.data_root = str(data_root)
-        loader.num_workers, loader.persistent_workers = 0, False
-    cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = str(data_root / 'annotations/instances_val.json')
-    return cfg
-
-
 @pytest.fixture(scope='session')
 def synthetic_checkpoint(tmp_path_factory) -> Path:
     """A checkpoint as training writes it (weights + the config text in ``meta``) for a 4+4-image synthetic set
@@ -42,6 +30,7 @@ def synthetic_checkpoint(tmp_path_factory) -> Path:
     from qarep_det.datasets.synthetic import generate_synthetic_coco
     root = tmp_path_factory.mktemp('synthetic_checkpoint')
     generate_synthetic_coco(root / 'data', num_train=4, num_val=4)
+    from testing_utils import tiny_synthetic_config
     cfg = tiny_synthetic_config(root / 'data')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

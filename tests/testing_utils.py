@@ -1,5 +1,9 @@
-"""Helpers for the layer tests: random BN statistics so that fusion is checked on non-trivial BNs."""
+"""Test helpers: random BN statistics (fusion is checked on non-trivial BNs), tools as modules, the tiny
+synthetic config."""
+from pathlib import Path
+
 import torch
+from mmengine.config import Config
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -24,9 +28,19 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 def load_tool(name: str):
     """Import ``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
     import importlib.util
-    from pathlib import Path
     path = Path(__file__).resolve().parents[1] / 'tools' / f'{name}.py'
     spec = importlib.util.spec_from_file_location(f'qarep_tool_{name}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def tiny_synthetic_config(data_root: Path) -> Config:
+    """The demo's synthetic config pointed at ``data_root``, without worker processes."""
+    cfg = Config.fromfile(str(Path(__file__).resolve().parents[1] / 'configs/synthetic/yolov6n_qarep_synthetic.py'))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[key]
+        loader.dataset.data_root = str(data_root)
+        loader.num_workers, loader.persistent_workers = 0, False
+    cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = str(data_root / 'annotations/instances_val.json')
+    return cfg

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_synthetic_config
+from testing_utils import tiny_synthetic_config
 from testing_utils import load_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

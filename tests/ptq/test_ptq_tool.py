@@ -8,7 +8,7 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from conftest import tiny_synthetic_config as tiny_config
+from testing_utils import tiny_synthetic_config as tiny_config
 from testing_utils import load_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,6 @@ def test_int8_round_trip_report_and_reevaluation(checkpoint: Path, tmp_path: Pat
     assert set(report['models']) == {'fp32', 'fp32_fused', 'int8'}
     for metrics in report['models'].values():
         assert len([k for k in metrics if k.startswith('coco/bbox_')]) == 12  # all COCO statistics
-        assert 0 <= metrics['coco/bbox_mAP'] <= 1
     assert report['models']['fp32'] == report['models']['fp32_fused']  # fusion changes no prediction
     assert report['fusion_max_abs_diff'] < 1e-3
     assert set(report['latency_ms']) == {'fp32', 'fp32_fused', 'int8'} and min(report['latency_ms'].values()) > 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_synthetic_config
+from testing_utils import tiny_synthetic_config
 from qarep_det.utils import BadInput
 from qarep_det.utils.checkpoint import build_model, load_weights, read_checkpoint
 from testing_utils import load_tool
