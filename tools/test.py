@@ -22,7 +22,7 @@ from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
 from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, check_data_files,
-                             load_config, parse_runner_args, run_tool)
+                             check_writable, load_config, parse_runner_args, run_tool)
 from qarep_det.utils.checkpoint import build_model, load_weights, read_checkpoint
 
 
@@ -57,6 +57,9 @@ def build_config(args: argparse.Namespace) -> Config:
         else:
             cfg.custom_hooks = [*hooks, dict(type='ReparamEvalHook', validate=False, test=True)]
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or str(Path('work_dirs') / Path(args.config).stem)
+    check_writable(cfg.work_dir, folder=True)
+    if args.out is not None:
+        check_writable(args.out)
     cfg.load_from = args.checkpoint
     adapt_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo
     return cfg

@@ -25,7 +25,7 @@ from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
 from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, check_data_files,
-                             load_config, parse_runner_args, run_tool)
+                             check_writable, load_config, parse_runner_args, run_tool)
 from qarep_det.utils.checkpoint import build_model, read_checkpoint
 
 
@@ -48,6 +48,7 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or str(Path('work_dirs') / Path(args.config).stem)
+    check_writable(cfg.work_dir, folder=True)
     if args.amp:
         if not torch.cuda.is_available():
             raise BadInput('--amp needs a CUDA GPU (none is available)')

@@ -36,6 +36,22 @@ def _writable_parent(path: Path) -> Path:
     return ancestor
 
 
+def check_writable(path: PathLike, folder: bool = False) -> None:
+    """Check, creating nothing, that a run can write ``path`` (a file, or with ``folder`` a folder).
+
+    For outputs that a library writes itself at the end of a run (mmengine's work dir, mmdet's
+    ``DumpDetResults``): a path under a file or in a read-only place is one line before the work.
+
+    Raises:
+        BadInput: A file stands where a folder is needed, ``path`` is of the other kind, or the
+            place cannot be written.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise BadInput(f'{path} is a {"file" if folder else "folder"}, not a {"folder" if folder else "file"}')
+    _probe_writable(path if folder and path.is_dir() else _writable_parent(path))
+
+
 def _make_parents(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -148,6 +148,20 @@ def test_test_bad_input_exits_2_with_one_line(synthetic_checkpoint: Path, tmp_pa
     assert list(tmp_path.iterdir()) == []  # no work_dir/<timestamp>
 
 
+def test_work_dir_and_out_under_a_file(synthetic_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('mine')
+    data = data_options(synthetic_checkpoint.parent / 'data')
+    assert train_tool.main([SYNTHETIC, '--work-dir', str(blocker / 'work'), '--cfg-options', *data]) == 2
+    assert f'{blocker} is a file, not a folder' in one_line_error(capsys, 'train.py')
+    argv = [SYNTHETIC, str(synthetic_checkpoint), '--cfg-options', *data]
+    assert test_tool.main([*argv, '--work-dir', str(blocker / 'work')]) == 2
+    assert f'{blocker} is a file, not a folder' in one_line_error(capsys, 'test.py')
+    assert test_tool.main([*argv, '--work-dir', str(tmp_path / 'w'), '--out', str(blocker / 'r.pkl')]) == 2
+    assert f'{blocker} is a file, not a folder' in one_line_error(capsys, 'test.py')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a_file'] and blocker.read_text() == 'mine'
+
+
 def test_test_partial_loading_is_explicit(synthetic_checkpoint: Path, tmp_path: Path, capsys) -> None:
     state = torch.load(synthetic_checkpoint, weights_only=True)
     state['state_dict'].pop(next(iter(state['state_dict'])))

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from qarep_det.utils import BadInput, StagedOutputDir, write_atomic, write_json_atomic
+from qarep_det.utils import BadInput, StagedOutputDir, check_writable, write_atomic, write_json_atomic
 
 
 def test_write_atomic_replaces_in_one_step_and_refuses_when_asked(tmp_path: Path) -> None:
@@ -58,3 +58,16 @@ def test_staged_folder_refuses_user_files_up_front_and_keeps_an_existing_empty_f
             raise KeyboardInterrupt
     assert empty.is_dir() and list(empty.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ['config.py', 'empty']
+
+
+def test_check_writable_creates_nothing(tmp_path: Path) -> None:
+    (tmp_path / 'f').write_text('mine')
+    check_writable(tmp_path / 'new' / 'deeper', folder=True)
+    check_writable(tmp_path / 'new' / 'out.pkl')
+    with pytest.raises(BadInput, match=f'cannot write {tmp_path}/f/work: {tmp_path}/f is a file, not a folder'):
+        check_writable(tmp_path / 'f' / 'work', folder=True)
+    with pytest.raises(BadInput, match=f'{tmp_path}/f is a file, not a folder'):
+        check_writable(tmp_path / 'f', folder=True)
+    with pytest.raises(BadInput, match=f'{tmp_path} is a folder, not a file'):
+        check_writable(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['f']
