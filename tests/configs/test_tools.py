@@ -237,8 +237,8 @@ def test_train_interrupted_is_one_line_and_resumable(synthetic_checkpoint: Path,
     work_dir = tmp_path / 'work'
     proc = subprocess.Popen(
         [sys.executable, 'tools/train.py', SYNTHETIC, '--work-dir', str(work_dir), '--cfg-options',
-         *data_options(synthetic_checkpoint.parent / 'data'), 'train_cfg.max_epochs=50', 'train_dataloader.batch_size=2',
-         'default_hooks.logger.interval=1'],
+         *data_options(synthetic_checkpoint.parent / 'data'), 'train_cfg.max_epochs=50',
+         'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1'],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list(work_dir.glob('*/*.log')) and time.monotonic() < deadline:  # the runner is up
