@@ -26,10 +26,11 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 def load_tool(name: str):
-    """Import ``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
+    """Import ``tools/<name>.py`` as a module (the tools are scripts, not a package); ``name`` may hold a
+    subfolder, e.g. ``'dataset_converters/to_coco'``."""
     import importlib.util
     path = Path(__file__).resolve().parents[1] / 'tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'qarep_tool_{name}', path)
+    spec = importlib.util.spec_from_file_location(f'qarep_tool_{name.replace("/", "_")}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -44,3 +45,16 @@ def tiny_synthetic_config(data_root: Path) -> Config:
         loader.num_workers, loader.persistent_workers = 0, False
     cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = str(data_root / 'annotations/instances_val.json')
     return cfg
+
+
+def run_failing(tool, argv: list, capsys, prog: str) -> str:
+    """Run ``tool.main(argv)`` expecting exit code 2 (returned, or raised by argparse) and one stderr line
+    ``{prog}: error: ...``; returns that line."""
+    try:
+        code = tool.main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f'{prog}: error: '), lines
+    return lines[0]

@@ -2,7 +2,6 @@
 
 BCCD is read from ``$QAREP_BCCD`` (default ``../shared/datasets/bccd``); those tests skip without it.
 """
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -14,14 +13,13 @@ from mmengine.config import Config
 
 import qarep_det.datasets.transforms  # noqa: F401  (registers LetterResize, YOLOv6RandomAffine)
 from qarep_det.datasets.synthetic import generate_synthetic_coco
+from testing_utils import load_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BCCD = Path(os.environ.get('QAREP_BCCD', REPO_ROOT.parent / 'shared' / 'datasets' / 'bccd'))
 needs_bccd = pytest.mark.skipif(not (BCCD / 'BCCD' / 'Annotations').is_dir(), reason=f'BCCD not found at {BCCD}')
 
-spec = importlib.util.spec_from_file_location('prepare_bccd', REPO_ROOT / 'tools/dataset_converters/prepare_bccd.py')
-prepare_bccd = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(prepare_bccd)
+prepare_bccd = load_tool('dataset_converters/prepare_bccd')
 
 
 def datasets(config: str, data_root: Path) -> dict:

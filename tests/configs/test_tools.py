@@ -1,26 +1,18 @@
 """tools/train.py and tools/test.py: argument handling, one-line errors, and a real train -> test run."""
-import importlib.util
 import pickle
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 
 from qarep_det.datasets.synthetic import generate_synthetic_coco
+from testing_utils import load_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SYNTHETIC = 'configs/synthetic/yolov6n_qarep_synthetic.py'
-
-
-def load_tool(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f'qarep_tool_{name}', REPO_ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 train_tool, test_tool = load_tool('train'), load_tool('test')

@@ -1,7 +1,6 @@
 """BCCD: conversion of the real data (Pascal VOC) at ``$QAREP_BCCD``, default ``../shared/datasets/bccd``
 (skipped when it is absent), and ``tools/dataset_converters/prepare_bccd.py`` on the tiny VOC fixture.
 """
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 from defusedxml.ElementTree import parse as parse_xml
 
 from qarep_det.datasets.converters import convert_voc
+from testing_utils import load_tool, run_failing as run_failing_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BCCD = Path(os.environ.get('QAREP_BCCD', REPO_ROOT.parent / 'shared' / 'datasets' / 'bccd'))
@@ -42,11 +42,7 @@ def test_bccd_converts_every_listed_image_with_boxes_inside(tmp_path: Path) -> N
 
 @pytest.fixture(scope='module')
 def prepare_bccd() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('prepare_bccd_tool',
-                                                  REPO_ROOT / 'tools' / 'dataset_converters' / 'prepare_bccd.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('dataset_converters/prepare_bccd')
 
 
 @pytest.fixture
@@ -57,15 +53,7 @@ def bccd_like(voc_parent: Path) -> Path:
 
 
 def run_failing(tool: ModuleType, argv: list, capsys: pytest.CaptureFixture) -> str:
-    """Run the tool expecting exit code 2 (returned, or raised by argparse); returns the one stderr line."""
-    try:
-        code = tool.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    assert code == 2
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('prepare_bccd.py: error: '), lines
-    return lines[0]
+    return run_failing_tool(tool, argv, capsys, 'prepare_bccd.py')
 
 
 def test_prepare_bccd_writes_the_splits_and_links_the_images_again_and_again(

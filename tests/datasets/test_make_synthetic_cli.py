@@ -1,32 +1,21 @@
 """The ``tools/make_synthetic.py`` CLI: the set on success, exit code 2 and one line on stderr on bad input."""
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import List
 
 import pytest
+from testing_utils import load_tool, run_failing as run_failing_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')
 def cli() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('make_synthetic_cli', REPO_ROOT / 'tools' / 'make_synthetic.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('make_synthetic')
 
 
-def run_failing(cli: ModuleType, argv: List[str], capsys: pytest.CaptureFixture) -> str:
-    """Run the CLI expecting exit code 2 (returned, or raised by argparse); returns the one stderr line."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    assert code == 2
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('make_synthetic.py: error: '), lines
-    return lines[0]
+def run_failing(cli: ModuleType, argv: list, capsys: pytest.CaptureFixture) -> str:
+    return run_failing_tool(cli, argv, capsys, 'make_synthetic.py')
 
 
 def test_cli_writes_a_small_set(cli: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

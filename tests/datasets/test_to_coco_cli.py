@@ -1,6 +1,5 @@
 """The ``tools/dataset_converters/to_coco.py`` CLI: output, exit code 2 and a one-line message on bad input."""
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -12,6 +11,7 @@ from types import ModuleType
 from typing import Iterator, List
 
 import pytest
+from testing_utils import load_tool, run_failing as run_failing_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / 'tools' / 'dataset_converters' / 'to_coco.py'
@@ -19,22 +19,11 @@ SCRIPT = REPO_ROOT / 'tools' / 'dataset_converters' / 'to_coco.py'
 
 @pytest.fixture(scope='module')
 def cli() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('to_coco_cli', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('dataset_converters/to_coco')
 
 
-def run_failing(cli: ModuleType, argv: List[str], capsys: pytest.CaptureFixture) -> str:
-    """Run the CLI expecting exit code 2 (returned, or raised by argparse); returns the one stderr line."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    assert code == 2
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('to_coco.py: error: ')
-    return lines[0]
+def run_failing(cli: ModuleType, argv: list, capsys: pytest.CaptureFixture) -> str:
+    return run_failing_tool(cli, argv, capsys, 'to_coco.py')
 
 
 def test_cli_converts_and_refuses_to_overwrite(cli: ModuleType, yolo_root: Path, tmp_path: Path,
