@@ -195,7 +195,7 @@ def run_ptq(opts: PTQOptions) -> dict:
         model, cfg, _ = model_from_checkpoint(opts.checkpoint, opts.config, opts.cfg_options)
     if opts.int8 and not q.deployable(model):
         raise BadInput(f'--int8 quantizes mmdet single-stage detectors with a neck; {type(model).__name__} is '
-                            'not one (run without --int8 for the FP32 and fused FP32 evaluation)')
+                       'not one (run without --int8 for the FP32 and fused FP32 evaluation)')
     loader, dataset = eval_dataloader(cfg)
     check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
     loader = _limit(loader, opts.max_eval_images)

@@ -121,6 +121,15 @@ def save_quantized(detector: QuantizedDetector, out_dir: Union[str, Path], model
     return paths
 
 
+def _model_file(path: Union[str, Path]) -> Path:
+    """``path``, or the ``model_int8.pt`` in it when it is a folder; :class:`BadInput` if there is none."""
+    path = Path(path)
+    path = path / MODEL_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise BadInput(f'model not found: {path}')
+    return path
+
+
 def _read_meta(path: Path) -> dict:
     """The embedded metadata of a deployed file, checked; :class:`BadInput` for anything else."""
     not_ours = f'{path} is not a model_int8.pt / model_fp32.pt written by tools/ptq.py'
@@ -146,12 +155,12 @@ def _read_meta(path: Path) -> dict:
 
 
 def deployed_config(path: Union[str, Path]) -> Config:
-    """The config embedded in a deployed file, read as data (nothing in it runs).
+    """The config embedded in a deployed file (a folder: its ``model_int8.pt``), read as data (nothing in it runs).
 
     Raises:
         BadInput: Not a file written by :func:`save_deployed`, or its config is not plain data.
     """
-    path = Path(path)
+    path = _model_file(path)
     return config_from_text(_read_meta(path)['config'], f'config embedded in {path}')
 
 
@@ -169,10 +178,7 @@ def load_deployed(path: Union[str, Path]) -> DeployedDetector:
     Raises:
         BadInput: The file is missing or is not a deployed model this package wrote.
     """
-    path = Path(path)
-    path = path / MODEL_FILE if path.is_dir() else path
-    if not path.is_file():
-        raise BadInput(f'model not found: {path}')
+    path = _model_file(path)
     meta = _read_meta(path)
     backend = meta['backend']
     cfg = config_from_text(meta['config'], f'config embedded in {path}').get('model')
