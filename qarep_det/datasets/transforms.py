@@ -1,4 +1,4 @@
-"""Data transforms mmdet lacks: YOLOv6's letterbox and its centred random affine.
+"""Data transforms mmdet lacks: YOLOv6's letterbox, its centred random affine and its 640 evaluation resize.
 
 Provenance: ``letterbox``, ``random_affine``, ``get_transform_matrix`` and ``box_candidates`` in
 the official YOLOv6 ``yolov6/data/data_augment.py`` (meituan/YOLOv6 v3.0, after YOLOv5). The
@@ -64,6 +64,10 @@ class LetterResize(BaseTransform):
         return (min(max(1, round(height * ratio)), self.scale[1]),
                 min(max(1, round(width * ratio)), self.scale[0]))
 
+    def interpolation_for(self, height: int, width: int) -> str:
+        """The mmcv interpolation used to resize a ``height x width`` image (``self.interpolation``)."""
+        return self.interpolation
+
     @autocast_box_type()
     def transform(self, results: dict) -> dict:
         """Letterbox ``results['img']`` and its boxes; see the class docstring for the keys."""
@@ -74,7 +78,7 @@ class LetterResize(BaseTransform):
         height, width = img.shape[:2]
         new_h, new_w = self.resized_shape(height, width)
         if (new_h, new_w) != (height, width):
-            img = mmcv.imresize(img, (new_w, new_h), interpolation=self.interpolation)
+            img = mmcv.imresize(img, (new_w, new_h), interpolation=self.interpolation_for(height, width))
         pad_h, pad_w = self.scale[1] - new_h, self.scale[0] - new_w
         top, left = pad_h // 2, pad_w // 2
         bottom, right = pad_h - top, pad_w - left
@@ -175,3 +179,47 @@ class YOLOv6RandomAffine(RandomAffine):
     def __repr__(self) -> str:
         return (f'{super().__repr__()[:-1]}, min_bbox_size={self.min_bbox_size}, '
                 f'min_area_ratio={self.min_area_ratio}, max_aspect_ratio={self.max_aspect_ratio})')
+
+
+@TRANSFORMS.register_module()
+class YOLOv6EvalResize(LetterResize):
+    """The image preparation of YOLOv6's ``tools/eval.py --reproduce_640_eval``, as one letterbox.
+
+    Provenance: ``TrainValDataset.load_image`` with ``shrink_size`` and ``letterbox(..., auto=False,
+    scaleup=False)`` in the official ``yolov6/data/datasets.py`` / ``data_augment.py``, with the
+    per-model ``shrink_size`` of ``configs/experiment/eval_640_repro.py`` (meituan/YOLOv6 v3.0).
+
+    The longer side is resized to ``min(scale) - shrink_size`` (ratio ``r = (min(scale) -
+    shrink_size) / max(h, w)``; the new sides are ``int(side * r)``, truncated; INTER_AREA when
+    ``r < 1``, INTER_LINEAR otherwise), then padded centred with ``pad_val`` to ``scale`` without
+    further scaling. Keys and box mapping as :class:`LetterResize` (``scale_factor`` is the actual
+    ``new / old`` per axis, as YOLOv6's ``scale_coords`` gains).
+
+    Args:
+        scale: Output ``(width, height)``, or one int for a square (YOLOv6: 640).
+        shrink_size: Pixels taken off the longer side before padding (YOLOv6: 4 for N/M/L, 6 for
+            S, 2 by default).
+        pad_val: Value of the padded pixels.
+    """
+
+    def __init__(self, scale: Union[int, Sequence[int]] = 640, shrink_size: int = 0, pad_val: float = 114) -> None:
+        super().__init__(scale, pad_val=pad_val, allow_scale_up=True, interpolation='bilinear')
+        if not 0 <= shrink_size < min(self.scale):
+            raise ValueError(f'shrink_size must be in [0, {min(self.scale)}), got {shrink_size}')
+        self.shrink_size = int(shrink_size)
+
+    def ratio(self, height: int, width: int) -> float:
+        """YOLOv6's resize ratio of a ``height x width`` image."""
+        return (min(self.scale) - self.shrink_size) / max(height, width)
+
+    def resized_shape(self, height: int, width: int) -> Tuple[int, int]:
+        """``(int(height * r), int(width * r))`` (at least 1 pixel)."""
+        ratio = self.ratio(height, width)
+        return max(1, int(height * ratio)), max(1, int(width * ratio))
+
+    def interpolation_for(self, height: int, width: int) -> str:
+        """``'area'`` when shrinking, ``'bilinear'`` when enlarging (YOLOv6's evaluation loader)."""
+        return 'area' if self.ratio(height, width) < 1 else 'bilinear'
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(scale={self.scale}, shrink_size={self.shrink_size}, pad_val={self.pad_val})'

@@ -1,12 +1,12 @@
 """The PTQ pipeline behind ``tools/ptq.py``: checkpoint -> fused FP32 -> INT8, evaluated side by side.
 
-Data flow (DESIGN.md): safe load -> config (checkpoint meta or ``--config``) -> model (EMA weights
-when EMA was used) -> ``reparameterize_model`` -> ``model_fp32.pt`` -> fused == unfused on real
-validation images -> prepare the tensor path -> calibrate on training images through the test
-pipeline -> convert -> ``model_int8.pt`` -> one evaluation loop for every variant with the config's
-own evaluator -> latency -> report. ``fp32_fused`` and ``int8`` are loaded back from their files
-(TorchScript, channels_last) before they are checked, evaluated and timed: the report describes the
-files the user ships.
+Data flow (DESIGN.md): safe load -> config (checkpoint meta read as data, or ``--config``; its
+``eval_protocol`` applied) -> model (EMA weights when EMA was used) -> ``reparameterize_model`` ->
+``model_fp32.pt`` -> fused == unfused on real validation images -> prepare the tensor path ->
+calibrate on training images through the test pipeline -> convert -> ``model_int8.pt`` -> one
+evaluation loop for every variant with the config's own evaluator -> latency -> report.
+``fp32_fused`` and ``int8`` are loaded back from their files (TorchScript, channels_last) before
+they are checked, evaluated and timed: the report describes the files the user ships.
 """
 import contextlib
 import itertools
@@ -23,6 +23,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 
 from .. import quantization as q
+from ..engine.eval_protocol import apply_eval_protocol
 from ..reparam import reparameterize_model
 from ..utils import BadInput, StagedOutputDir, apply_cfg_options, load_config, write_json_atomic
 from ..utils.checkpoint import model_from_checkpoint
@@ -192,7 +193,8 @@ def run_ptq(opts: PTQOptions) -> dict:
         _quant_config(opts, ())  # an unavailable backend or unknown observer fails now, not after an hour
     timings: Dict[str, float] = {}
     with _timed(timings, 'load'):
-        model, cfg, _ = model_from_checkpoint(opts.checkpoint, opts.config, opts.cfg_options)
+        model, cfg, _ = model_from_checkpoint(opts.checkpoint, opts.config, opts.cfg_options,
+                                              resolve=apply_eval_protocol)
     if opts.int8 and not q.deployable(model):
         raise BadInput(f'--int8 quantizes mmdet single-stage detectors with a neck; {type(model).__name__} is '
                        'not one (run without --int8 for the FP32 and fused FP32 evaluation)')
@@ -265,7 +267,7 @@ def evaluate_deployed(path: str, config: Optional[str] = None, cfg_options: Sequ
     """
     model = q.load_deployed(path)
     cfg = load_config(config) if config is not None else q.deployed_config(path)
-    apply_cfg_options(cfg, cfg_options)
+    cfg = apply_eval_protocol(apply_cfg_options(cfg, cfg_options))
     init_default_scope(cfg.get('default_scope') or 'mmdet')
     loader, dataset = eval_dataloader(cfg)
     check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')

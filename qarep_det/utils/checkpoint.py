@@ -10,7 +10,7 @@ Provenance: mmengine 0.10.7 ``runner/checkpoint.py`` (``state_dict`` / ``meta`` 
 ``module.`` prefix of DDP checkpoints, ``EMAHook`` storing the EMA weights in ``state_dict``).
 """
 from collections.abc import Mapping
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -123,7 +123,8 @@ def load_weights(model: nn.Module, checkpoint: dict, strict: bool = True) -> Lis
 
 
 def model_from_checkpoint(path: str, config: Optional[str] = None, cfg_options: Optional[Sequence[str]] = None,
-                          strict: bool = True) -> Tuple[nn.Module, Config, dict]:
+                          strict: bool = True, resolve: Optional[Callable[[Config], Config]] = None
+                          ) -> Tuple[nn.Module, Config, dict]:
     """What every tool loads a checkpoint through: ``(model in eval mode, config, checkpoint)``.
 
     The checkpoint is read first, so a file that is not a checkpoint is refused before any
@@ -134,6 +135,8 @@ def model_from_checkpoint(path: str, config: Optional[str] = None, cfg_options: 
         config: A config file; default: the config stored in the checkpoint, read as data.
         cfg_options: ``KEY=VALUE`` overrides, applied before the model is built.
         strict: See :func:`load_weights`.
+        resolve: Applied to the config before the model is built (e.g. the config's evaluation
+            protocol, which a runner would apply).
 
     mmengine's ``EMAHook`` stores the EMA weights in ``state_dict`` (the raw ones in
     ``ema_state_dict``), so the weights loaded are the EMA weights when EMA was used.
@@ -141,6 +144,8 @@ def model_from_checkpoint(path: str, config: Optional[str] = None, cfg_options: 
     checkpoint = read_checkpoint(path)
     cfg = load_config(config) if config is not None else checkpoint_config(checkpoint)
     apply_cfg_options(cfg, cfg_options)
+    if resolve is not None:
+        cfg = resolve(cfg)
     model = build_model(cfg)
     load_weights(model, checkpoint, strict)
     return model.eval(), cfg, checkpoint

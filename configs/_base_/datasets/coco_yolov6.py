@@ -1,8 +1,10 @@
 # COCO 2017 detection at 640x640 with YOLOv6 v3.0's augmentation (data_aug of the official
 # configs/yolov6{n,s}.py): Mosaic, a centred random affine (scale 0.5..1.5, translate 0.1, no
-# rotation or shear), HSV jitter (mmdet's YOLOX variant) and horizontal flip, in mmdet's
-# MultiImageMixDataset. Evaluation letterboxes to 640 (grey 114, centred) and reports COCO bbox
-# mAP. 32 images and 8 workers per GPU.
+# rotation or shear), YOLOv6's multiplicative HSV jitter (gains 0.015 / 0.7 / 0.4, always applied)
+# and horizontal flip, in mmdet's MultiImageMixDataset (M/L add MixUp, see yolov6m_qarep.py).
+# Evaluation letterboxes to 640 (grey 114, centred) and reports COCO bbox mAP. 32 images and 8
+# workers per GPU. `eval_protocol='yolov6_640'` (e.g. `--cfg-options
+# eval_protocol=yolov6_640`) evaluates as YOLOv6's `tools/eval.py --reproduce_640_eval` instead.
 #
 # Expected layout: data/coco/{annotations/instances_{train,val}2017.json, train2017/, val2017/}.
 dataset_type = 'CocoDataset'
@@ -21,7 +23,7 @@ train_pipeline = [
     dict(type='LetterResize', scale=canvas, pad_val=114, allow_scale_up=False),
     dict(type='YOLOv6RandomAffine', max_rotate_degree=0.0, max_translate_ratio=0.1, scaling_ratio_range=(0.5, 1.5),
          max_shear_degree=0.0, border=(-img_scale[0] // 2, -img_scale[1] // 2), border_val=(114, 114, 114)),
-    dict(type='YOLOXHSVRandomAug'),
+    dict(type='YOLOv6HSVRandomAug', hue_gain=0.015, saturation_gain=0.7, value_gain=0.4),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
@@ -78,3 +80,14 @@ val_evaluator = dict(
     metric='bbox',
     backend_args=backend_args)
 test_evaluator = val_evaluator
+
+# Evaluation protocol, applied when the runner is built (YOLOv6Runner, qarep_det/engine/runner.py):
+# 'letterbox': the pipelines above and the model's test_cfg (score > 0.001), as mmdet evaluates.
+# 'yolov6_640': YOLOv6's `tools/eval.py --reproduce_640_eval`, to compare a converted checkpoint with
+#   the published mAP: longer side to 640 - shrink_size with INTER_AREA (YOLOv6EvalResize), centred
+#   letterbox to 640, score > 0.03, NMS IoU 0.65 over all (box, class) pairs, 30000 candidates, 300
+#   detections. shrink_size is per model (official eval_640_repro.py: 2 by default, N/M/L 4, S 6).
+runner_type = 'YOLOv6Runner'  # also keeps the weight decay's per-GPU batch = train_dataloader.batch_size
+eval_protocol = 'letterbox'
+eval_protocols = dict(
+    yolov6_640=dict(shrink_size=2, score_thr=0.03, iou_threshold=0.65, nms_pre=30000, max_per_img=300))
