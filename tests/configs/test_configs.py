@@ -95,7 +95,9 @@ def test_yolov6_model_optimizer_and_epochs(name: str) -> None:
     assert head.num_classes == exp.num_classes and head.reg_max == exp.reg_max
     assert model.bbox_head.loss_cls == dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0,
                                             iou_weighted=True, reduction='sum', loss_weight=1.0)
-    assert model.bbox_head.loss_bbox == dict(type=exp.loss_bbox, reduction='sum', loss_weight=2.5)
+    # the COCO N configs use the official SIoU (gamma = angle_cost - 2: mmdet's neg_gamma=True)
+    official_siou = dict(neg_gamma=True) if exp.loss_bbox == 'SIoULoss' and '/' not in name else {}
+    assert model.bbox_head.loss_bbox == dict(type=exp.loss_bbox, reduction='sum', loss_weight=2.5, **official_siou)
     expected_dfl = dict(type='DistributionFocalLoss', reduction='sum', loss_weight=0.5) if exp.reg_max else None
     assert model.bbox_head.loss_dfl == expected_dfl
     assert model.train_cfg.assigner == dict(type='BatchTaskAlignedAssigner', topk=13, alpha=1.0, beta=6.0)
@@ -108,7 +110,12 @@ def test_yolov6_model_optimizer_and_epochs(name: str) -> None:
             'SGD', exp.lr, 0.937, 5e-4, True)
     else:  # the small-data schedules
         assert optimizer == dict(type='AdamW', lr=exp.lr, weight_decay=0.05)
-    assert cfg.optim_wrapper.paramwise_cfg == dict(norm_decay_mult=0., bias_decay_mult=0.)
+    if exp.optimizer == 'SGD':  # YOLOv6's groups, decay scaling and DDP loss scale (see test_yolov6_recipe.py)
+        assert cfg.optim_wrapper.constructor == 'YOLOv6OptimWrapperConstructor'
+        assert cfg.optim_wrapper.paramwise_cfg == dict(batch_size_per_gpu=cfg.train_dataloader.batch_size,
+                                                       nominal_batch_size=64, scale_loss_by_world_size=True)
+    else:
+        assert cfg.optim_wrapper.paramwise_cfg == dict(norm_decay_mult=0., bias_decay_mult=0.)
     assert cfg.train_cfg.max_epochs == exp.max_epochs
     ema = next(h for h in cfg.custom_hooks if h.type == 'EMAHook')
     assert ema.ema_type == 'ExpMomentumEMA' and ema.update_buffers
@@ -127,27 +134,37 @@ def test_yolov6l_uses_silu_conv_blocks_and_half_csp() -> None:
 @pytest.mark.parametrize('name', COCO_CONFIGS)
 def test_coco_schedule_data_and_runtime(name: str) -> None:
     cfg = load(name)
-    warmup, momentum, cosine = cfg.param_scheduler
-    assert (warmup.type, warmup.begin, warmup.end, warmup.by_epoch, warmup.convert_to_iter_based) == (
-        'LinearLR', 0, 3, True, True)
-    assert momentum.type == 'LinearMomentum' and momentum.start_factor * 0.937 == pytest.approx(0.8)
-    assert (cosine.type, cosine.eta_min_ratio, cosine.begin, cosine.end, cosine.T_max) == (
-        'CosineAnnealingLR', 0.01, 3, 300, 297)
+    lr, momentum = cfg.param_scheduler
+    assert lr == dict(type='YOLOv6LR', max_epochs=300, warmup_epochs=3, min_warmup_iters=1000, warmup_bias_lr=0.1,
+                      lrf=0.01, by_epoch=True, convert_to_iter_based=True)
+    assert momentum == dict(type='YOLOv6Momentum', warmup_epochs=3, min_warmup_iters=1000, warmup_momentum=0.8,
+                            by_epoch=True, convert_to_iter_based=True)
     assert cfg.train_cfg.val_interval == 10 and cfg.default_hooks.checkpoint.interval == 10
+    m_or_l = 'CSPBep' in cfg.model.backbone.type
     switch = next(h for h in cfg.custom_hooks if h.type == 'YOLOXModeSwitchHook')
-    assert switch.num_last_epochs == 15 and tuple(switch.skip_type_keys) == ('Mosaic',)
-    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=256) and cfg.sync_bn == 'torch'
+    assert switch.num_last_epochs == 15
+    assert tuple(switch.skip_type_keys) == (('Mosaic', 'YOLOv6MixUp') if m_or_l else ('Mosaic',))
+    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=256)
+    assert cfg.sync_bn is None  # the official trainer wraps the model in plain DDP: per-GPU BN statistics
+    assert (cfg.runner_type, cfg.eval_protocol) == ('YOLOv6Runner', 'letterbox')
+    assert cfg.eval_protocols.yolov6_640 == dict(shrink_size=6 if 'yolov6s' in name else 4, score_thr=0.03,
+                                                 iou_threshold=0.65, nms_pre=30000, max_per_img=300)
     loader = cfg.train_dataloader
     assert (loader.batch_size, loader.num_workers) == (32, 8)
     assert loader.dataset.type == 'MultiImageMixDataset' and loader.dataset.dataset.data_root == 'data/coco/'
     pipeline = loader.dataset.pipeline
-    assert types(pipeline) == ['Mosaic', 'LetterResize', 'YOLOv6RandomAffine', 'YOLOXHSVRandomAug', 'RandomFlip',
-                               'PackDetInputs']
+    assert types(pipeline) == ['Mosaic', 'LetterResize', 'YOLOv6RandomAffine'] + ['YOLOv6MixUp'] * m_or_l + [
+        'YOLOv6HSVRandomAug', 'RandomFlip', 'PackDetInputs']
+    assert find(pipeline, 'YOLOv6HSVRandomAug') == dict(type='YOLOv6HSVRandomAug', hue_gain=0.015,
+                                                         saturation_gain=0.7, value_gain=0.4)
+    if m_or_l:  # official mixup 0.1 on a second Mosaic sample made as the first
+        mixup = find(pipeline, 'YOLOv6MixUp')
+        assert mixup.prob == 0.1 and mixup.pre_transform == pipeline[:3]
     affine = find(pipeline, 'YOLOv6RandomAffine')
     assert tuple(affine.border) == (-320, -320) and affine.max_translate_ratio == 0.1
     assert affine.max_rotate_degree == affine.max_shear_degree == 0
     # official data_aug scale: 0.5 (N/S), 0.9 (M/L)
-    assert tuple(affine.scaling_ratio_range) == ((0.1, 1.9) if 'CSPBep' in cfg.model.backbone.type else (0.5, 1.5))
+    assert tuple(affine.scaling_ratio_range) == ((0.1, 1.9) if m_or_l else (0.5, 1.5))
     assert tuple(find(pipeline, 'LetterResize').scale) == (1280, 1280)
     assert cfg.val_evaluator.type == 'CocoMetric' and cfg.val_evaluator.metric == 'bbox'
 
