@@ -38,6 +38,13 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _say(line: str, code: int) -> int:
+    """Write ``line`` to stderr for the user (not a log record) and return ``code``."""
+    sys.stderr.write(line + '\n')
+    sys.stderr.flush()
+    return code
+
+
 def run_tool(prog: str, main: Callable[[], int]) -> int:
     """Run a tool's ``main``: :class:`BadInput` is one line and exit 2, Ctrl-C exit 130, SIGTERM exit 143.
 
@@ -51,14 +58,11 @@ def run_tool(prog: str, main: Callable[[], int]) -> int:
     try:
         return main()
     except BadInput as err:
-        print(f'{prog}: error: {err}', file=sys.stderr)
-        return 2
+        return _say(f'{prog}: error: {err}', 2)
     except KeyboardInterrupt:
-        print(f'{prog}: interrupted', file=sys.stderr)
-        return 130
+        return _say(f'{prog}: interrupted', 130)
     except Terminated:
-        print(f'{prog}: terminated', file=sys.stderr)
-        return 143
+        return _say(f'{prog}: terminated', 143)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
