@@ -25,7 +25,7 @@ from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
 from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, check_data_files,
-                             check_writable, load_config, parse_runner_args, run_tool)
+                             check_schedule, check_writable, load_config, parse_runner_args, run_tool)
 from qarep_det.utils.checkpoint import build_model, read_checkpoint
 
 
@@ -67,6 +67,7 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
         cfg.default_hooks.logger.interval = max(cfg.default_hooks.logger.get('interval', 50), 100)
     build_model(cfg)  # a config (or --cfg-options value) that does not build: one line, now
+    check_schedule(cfg)  # e.g. train_cfg.max_epochs=1 before the warm-up ends
     check_data_files(cfg, ('train_dataloader', 'val_dataloader') if cfg.get('val_cfg') else ('train_dataloader',))
     adapt_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo, plain BN
     return cfg

@@ -185,3 +185,28 @@ def check_data_files(cfg: Config, loaders: Sequence[str], hint: str = 'see docs/
                 if not path.exists():
                     raise BadInput(f'{name}: {what} {path} not found: the dataset is not where the config says '
                                    f'({hint}, or set {name}.dataset.data_root with --cfg-options)')
+
+
+def check_schedule(cfg: Config) -> None:
+    """Refuse a ``param_scheduler`` stage that would start at or after the end of its run.
+
+    mmengine's Runner gives a stage without ``end`` the train loop's ``max_epochs`` (``max_iters``
+    for ``by_epoch=False``), so shortening a run with ``train_cfg.max_epochs`` can leave a stage
+    (e.g. a cosine after the warm-up) with ``begin >= end``, which mmengine only reports deep in
+    the Runner with a traceback.
+
+    Raises:
+        BadInput: A stage begins at or after its end (the stage, both values and the fix).
+    """
+    schedulers = cfg.get('param_scheduler') or []
+    train_cfg = cfg.get('train_cfg') or {}
+    for index, stage in enumerate(schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]):
+        if not isinstance(stage, Mapping):
+            continue
+        unit = 'epoch' if stage.get('by_epoch', True) else 'iteration'
+        end = stage.get('end', train_cfg.get(f'max_{unit}s'))
+        begin = stage.get('begin', 0)
+        if isinstance(end, int) and isinstance(begin, int) and begin >= end:
+            raise BadInput(f'param_scheduler[{index}] ({stage.get("type")}) begins at {unit} {begin} but the run '
+                           f'ends at {unit} {end}: train longer, or move the stage with --cfg-options '
+                           f'param_scheduler.{index}.begin=N (and the stage before it)')

@@ -33,7 +33,7 @@ S_COCO = dict(backbone='EfficientRep', reg_max=0, loss_bbox='GIoULoss', lr=0.01,
 M_COCO = dict(backbone='CSPBepBackbone', widen=0.75, deepen=0.6, reg_max=16, loss_bbox='GIoULoss', lr=0.01,
               max_epochs=300)
 N_BCCD = dict(N_COCO, lr=0.002, max_epochs=40, num_classes=3, optimizer='AdamW')
-N_SYNTHETIC = dict(N_COCO, lr=0.002, max_epochs=30, num_classes=3, optimizer='AdamW')
+N_SYNTHETIC = dict(N_COCO, lr=0.002, max_epochs=80, num_classes=3, optimizer='AdamW')
 EXPECTED = {
     'yolov6n_qarep.py': Expected('QARepVGGBlockV2', **N_COCO),
     'yolov6n_qarep_v1.py': Expected('QARepVGGBlock', **N_COCO),
@@ -172,7 +172,7 @@ def test_coco_schedule_data_and_runtime(name: str) -> None:
 @pytest.mark.parametrize('name', sorted(EXPECTED))
 def test_evaluation_letterboxes_to_the_training_size_and_packs_pad_param(name: str) -> None:
     cfg = load(name)
-    size = {'bccd_det': 416, 'synthetic': 256}.get(name.split('/')[0], 640)
+    size = {'bccd_det': 416, 'synthetic': 128}.get(name.split('/')[0], 640)
     for loader in (cfg.val_dataloader, cfg.test_dataloader):
         pipeline = loader.dataset.pipeline
         assert types(pipeline) == ['LoadImageFromFile', 'LetterResize', 'LoadAnnotations', 'PackDetInputs']
@@ -194,7 +194,8 @@ def test_bccd_splits_schedule_and_runtime() -> None:
     mosaic = find(cfg.train_dataloader.dataset.pipeline, 'Mosaic')
     assert mosaic.prob == 0.5 and tuple(mosaic.img_scale) == (416, 416)
     warmup, cosine = cfg.param_scheduler
-    assert (warmup.end, cosine.begin, cosine.end) == (5, 5, 40)  # 5 epochs = 130 iterations of batch 8
+    # 5 epochs = 130 iterations of batch 8; the cosine ends with the train loop (the Runner's default end)
+    assert (warmup.end, cosine.begin, cosine.get('end'), cfg.train_cfg.max_epochs) == (5, 5, None, 40)
     assert cfg.train_cfg.val_interval == 5 and cfg.sync_bn is None
     assert [(h.type, h.momentum, h.gamma) for h in cfg.custom_hooks] == [('EMAHook', 0.005, 200)]
 
@@ -205,10 +206,12 @@ def test_synthetic_data_schedule_and_runtime() -> None:
     assert dataset.type == 'CocoDataset' and dataset.data_root == 'data/synthetic/'
     assert dataset.data_prefix == dict(img='train/') and cfg.val_dataloader.dataset.data_prefix == dict(img='val/')
     assert dataset.metainfo.classes == ('circle', 'square', 'triangle')
-    assert 'Mosaic' not in types(dataset.pipeline) and cfg.train_dataloader.batch_size == 4
-    assert (cfg.train_cfg.val_interval, cfg.train_cfg.max_epochs) == (10, 30)  # 1200 iterations
+    assert 'Mosaic' not in types(dataset.pipeline) and cfg.train_dataloader.batch_size == 16
+    for pipeline in (dataset.pipeline, cfg.val_dataloader.dataset.pipeline, cfg.test_dataloader.dataset.pipeline):
+        assert tuple(find(pipeline, 'LetterResize').scale) == (128, 128)  # the 256x256 images read at 128
+    assert (cfg.train_cfg.val_interval, cfg.train_cfg.max_epochs) == (20, 80)  # 800 iterations
     warmup, cosine = cfg.param_scheduler
-    assert (warmup.end, cosine.begin, cosine.end, cosine.eta_min_ratio) == (2, 2, 30, 0.01)
+    assert (warmup.end, cosine.begin, cosine.get('end'), cosine.eta_min_ratio) == (8, 8, None, 0.01)
     assert [(h.type, h.momentum, h.gamma) for h in cfg.custom_hooks] == [('EMAHook', 0.01, 100)]
     assert cfg.sync_bn is None
 

@@ -97,9 +97,10 @@ def test_synthetic_config_pipelines(tmp_path: Path) -> None:
     assert (len(built['train']), len(built['val'])) == (4, 2)
     sample = built['train'][0]
     boxes = sample['data_samples'].gt_instances.bboxes.tensor
-    assert tuple(sample['inputs'].shape) == (3, 256, 256) and len(boxes) > 0 and boxes.max() <= 256
+    # The config reads the set's 256x256 images at 128x128.
+    assert tuple(sample['inputs'].shape) == (3, 128, 128) and len(boxes) > 0 and boxes.max() <= 128
     meta = built['val'][1]['data_samples'].metainfo
-    assert meta['scale_factor'] == (1.0, 1.0) and meta['img_shape'] == (256, 256)
+    assert meta['scale_factor'] == (0.5, 0.5) and meta['img_shape'] == (128, 128)
     np.testing.assert_array_equal(meta['pad_param'], [0, 0, 0, 0])
 
 

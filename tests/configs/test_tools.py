@@ -39,10 +39,10 @@ def test_test_fused_adds_the_reparam_eval_hook_for_testing_only(synthetic_checkp
 def test_train_arguments_set_work_dir_resume_and_lr_scaling(synthetic_checkpoint: Path, tmp_path: Path) -> None:
     data = data_options(synthetic_checkpoint.parent / 'data')
     cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--auto-scale-lr', '--resume',
-                                                        '--cfg-options', 'train_cfg.max_epochs=3', *data]))
+                                                        '--cfg-options', 'train_cfg.max_epochs=30', *data]))
     assert cfg.work_dir == str(Path('work_dirs') / 'yolov6n_qarep_synthetic')
     assert cfg.resume is True and cfg.load_from is None  # the latest checkpoint of the work dir
-    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=4) and cfg.train_cfg.max_epochs == 3
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=16) and cfg.train_cfg.max_epochs == 30
     assert cfg.launcher == 'none'
     cfg = train_tool.build_config(train_tool.parse_args([SYNTHETIC, '--resume', str(synthetic_checkpoint),
                                                         '--work-dir', str(tmp_path), '--cfg-options', *data]))
@@ -59,6 +59,8 @@ def test_train_arguments_set_work_dir_resume_and_lr_scaling(synthetic_checkpoint
     ([SYNTHETIC, '--cfg-options', 'train_dataloader.dataset.data_root=no/such/root/'],
      'train_dataloader: annotation file no/such/root/annotations/instances_train.json not found: the dataset is not '
      'where the config says (see docs/configs.md, or set train_dataloader.dataset.data_root with --cfg-options)'),
+    ([SYNTHETIC, '--cfg-options', 'train_cfg.max_epochs=8'],
+     'param_scheduler[1] (CosineAnnealingLR) begins at epoch 8 but the run ends at epoch 8: train longer'),
     (['configs/yolov6s_qarep.py'], 'train_dataloader: annotation file data/coco/annotations/instances_train2017.json '
                                    'not found'),
 ])
@@ -190,7 +192,7 @@ def test_train_then_test_on_a_tiny_synthetic_set(tmp_path: Path) -> None:
     train = subprocess.run(
         [sys.executable, 'tools/train.py', SYNTHETIC, '--work-dir', str(work_dir), '--cfg-options',
          *data_options(root), 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'default_hooks.logger.interval=1',
-         'default_hooks.checkpoint.interval=1'],
+         'default_hooks.checkpoint.interval=1', 'param_scheduler.1.begin=0'],  # 1 epoch: the cosine from the start
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert train.returncode == 0, train.stderr[-2000:]
     log = train.stdout + train.stderr

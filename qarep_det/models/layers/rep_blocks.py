@@ -118,8 +118,8 @@ class QARepVGGBlock(RepModule):
 class QARepVGGBlockV2(QARepVGGBlock):
     """:class:`QARepVGGBlock` plus a ``k x k`` average-pool branch (YOLOv6 v3.0 ``qarepvggv2``).
 
-    The pool uses the block's stride and exists whenever ``in_channels == out_channels`` (a pool
-    cannot change the channel count). It has no parameters and folds into the single conv.
+    The pool exists, as the identity does, only when ``in_channels == out_channels`` and
+    ``stride == 1`` (as YOLOv6 v3.0's ``QARepVGGBlockV2``). It has no parameters and folds into the single conv.
     Arguments as :class:`RepVGGBlock`.
     """
 
@@ -129,7 +129,7 @@ class QARepVGGBlockV2(QARepVGGBlock):
                  groups: int = 1, act_cfg: Optional[dict] = dict(type='ReLU'), deploy: bool = False,
                  norm_cfg: dict = dict(type='BN')) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, groups, act_cfg, deploy, norm_cfg)
-        self.has_avg_pool = in_channels == out_channels
+        self.has_avg_pool = in_channels == out_channels and stride == 1
         if not deploy:
             self.avg_pool = (nn.AvgPool2d(kernel_size, stride, kernel_size // 2, count_include_pad=True)
                              if self.has_avg_pool else None)

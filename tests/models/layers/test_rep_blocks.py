@@ -72,7 +72,7 @@ def test_branches_exist_as_specified(block_type) -> None:
         assert isinstance(block.bn, nn.BatchNorm2d)  # the one BN after the sum
     if block_type is QARepVGGBlockV2:
         assert isinstance(block.avg_pool, nn.AvgPool2d)
-        assert isinstance(block_type(8, 8, stride=2).avg_pool, nn.AvgPool2d)  # stride-matched pool
+        assert block_type(8, 8, stride=2).avg_pool is None  # as the identity (YOLOv6 v3.0's block)
         assert block_type(8, 16).avg_pool is None
 
 
