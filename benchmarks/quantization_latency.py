@@ -43,8 +43,8 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from common import RESULTS, ROOT, channels_last, write_results
 from qarep_det import reparameterize_model
 from qarep_det.datasets.synthetic import render_image
-from qarep_det.quantization import (QuantConfig, calibrate, convert_detector, deploy_fused, load_deployed,
-                                    output_sqnr, prepare_detector, save_deployed)
+from qarep_det.quantization import (QuantConfig, calibrate, convert_model, deploy_fused, load_deployed,
+                                    output_sqnr, prepare_model, save_deployed)
 from qarep_det.utils import OneLineParser, positive_int, run_tool
 
 SIZE = 640
@@ -163,7 +163,7 @@ def profile_stages(model: nn.Module, timer: StageTimer, x: torch.Tensor, runs: i
 
 def three_stage_timer(detector: nn.Module) -> StageTimer:
     """backbone+neck / head layers / post-processing of an eager float or in-memory INT8 detector."""
-    if hasattr(detector, 'tensor_path'):  # DeployedDetector: the first head layer is inside its graph
+    if hasattr(detector, 'tensor_path'):  # a deployed model: the first head layer is inside its graph
         graph = detector.tensor_path.graph
         head = graph.get_submodule(FIRST_HEAD_LAYER)
         head = head.reparam_conv if hasattr(head, 'reparam_conv') else head
@@ -193,9 +193,9 @@ def bench_model(name: str, repeats: int, calib_images: int) -> dict:
                         fp32_fused_eager=in_memory['fp32_fused'],
                         fp32_fused=deployed_file(in_memory['fp32_fused'], model_cfg, x, Path(tmp) / 'fp32'))
         for silu in ('float', 'quantized'):  # float: the library default (measured faster)
-            prepared = prepare_detector(model, calib[:1], QuantConfig(observer='minmax', backend='x86'), silu=silu)
+            prepared = prepare_model(model, calib[:1], QuantConfig(observer='minmax', backend='x86'), silu=silu)
             calibrate(prepared, calib.split(1), progress=False)
-            int8 = in_memory[f'int8_silu_{silu}'] = convert_detector(prepared)
+            int8 = in_memory[f'int8_silu_{silu}'] = convert_model(prepared)
             variants[f'int8_silu_{silu}'] = deployed_file(int8, model_cfg, x, Path(tmp) / silu)
             sqnr[f'int8_silu_{silu}'] = output_sqnr(prepared, int8, [images(2, seed=2)])
             info = prepared.summary()

@@ -5,9 +5,9 @@ import copy
 from typing import Tuple
 
 import numpy as np
-from mmdet.registry import DATASETS
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
+from mmengine.registry import DATASETS
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..utils import BadInput
@@ -25,7 +25,8 @@ def _unwrap(dataset_cfg: ConfigDict) -> ConfigDict:
 def _build(dataset_cfg: ConfigDict, what: str) -> Dataset:
     """Build a dataset; whatever its files make the build raise is one line (they are input).
 
-    The loaders here run in this process, so the dataset keeps its records as a list
+    ``DATASETS`` is mmengine's root registry: the build looks the type up under the config's
+    default scope (mmdet, mmseg). The loaders here run in this process, so the dataset keeps its records as a list
     (``serialize_data=False``): that also lets an empty annotation file say so.
     """
     if dataset_cfg.get('type') not in _WRAPPERS:

@@ -1,17 +1,21 @@
 """One evaluation loop for every model variant (FP32, fused FP32, INT8), and the fusion check.
 
-The metric is the config's own evaluator (``CocoMetric`` for detection), so the same loop serves
-any task the config describes. Each image is loaded once and passed through every variant.
+The metric is the config's own evaluator (``CocoMetric`` for detection, ``IoUMetric`` for
+segmentation), built under the config's default scope, so the same loop serves any task the
+config describes. Each image is loaded once and passed through every variant. Two additions to
+what the metrics return by default: a ``CocoMetric`` reports all 12 COCO statistics, and an
+``IoUMetric`` also the IoU of each class (``IoU.<class>``, in percent as its ``mIoU``), which it
+otherwise only logs.
 """
 import copy
 import statistics
 import time
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 import torch
-from mmdet.registry import METRICS
 from mmengine.config import Config
-from mmengine.evaluator import Evaluator
+from mmengine.evaluator import BaseMetric, Evaluator
+from mmengine.registry import METRICS
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -33,16 +37,36 @@ def build_evaluator(cfg: Config, metainfo: dict) -> Evaluator:
     return evaluator
 
 
+def per_class_iou(metric: BaseMetric) -> Dict[str, Optional[float]]:
+    """``{'IoU.<class>': percent}`` from the results an mmseg ``IoUMetric`` has gathered (before its
+    ``evaluate``; ``None`` for a class absent from both labels and predictions); ``{}`` for other metrics.
+
+    Provenance: mmseg 1.2.2 ``IoUMetric.compute_metrics`` (its per-class table, which it logs).
+    """
+    if not (hasattr(metric, 'intersect_and_union') and metric.results):
+        return {}
+    intersect = sum(r[0] for r in metric.results).double()
+    union = sum(r[1] for r in metric.results).double()
+    prefix = f'{metric.prefix}/' if metric.prefix else ''
+    classes = metric.dataset_meta['classes']
+    return {f'{prefix}IoU.{name}': (round(float(i / u) * 100, 2) if u > 0 else None)
+            for name, i, u in zip(classes, intersect.tolist(), union.tolist())}
+
+
 @torch.no_grad()
 def evaluate_variants(variants: Dict[str, nn.Module], loader: DataLoader, cfg: Config, metainfo: dict,
-                      progress: bool = True) -> Dict[str, Dict[str, float]]:
-    """Metrics of every variant on ``loader``'s images (keys as mmdet logs them, e.g. ``coco/bbox_mAP``)."""
+                      progress: bool = True) -> Dict[str, Dict[str, Optional[float]]]:
+    """Metrics of every variant on ``loader``'s images, named as the evaluator names them
+    (e.g. ``coco/bbox_mAP``; ``mIoU``, ``mAcc``, ``aAcc`` and ``IoU.<class>``)."""
     evaluators = {name: build_evaluator(cfg, metainfo) for name in variants}
     for batch in tqdm(loader, desc=f'evaluating {", ".join(variants)}', disable=not progress, unit='batch'):
         for name, model in variants.items():
             evaluators[name].process(data_samples=model.test_step(batch), data_batch=batch)
-    return {name: {k: float(v) for k, v in evaluator.evaluate(len(loader.dataset)).items()}
-            for name, evaluator in evaluators.items()}
+    results = {}
+    for name, evaluator in evaluators.items():
+        per_class = {k: v for metric in evaluator.metrics for k, v in per_class_iou(metric).items()}
+        results[name] = {**{k: float(v) for k, v in evaluator.evaluate(len(loader.dataset)).items()}, **per_class}
+    return results
 
 
 def _tensors(outputs) -> List[Tensor]:
@@ -53,7 +77,7 @@ def _tensors(outputs) -> List[Tensor]:
 
 @torch.no_grad()
 def max_abs_difference(reference: nn.Module, candidate: nn.Module, batches: Iterable[dict]) -> float:
-    """Largest absolute difference of the raw head outputs (``mode='tensor'``) on real batches."""
+    """Largest absolute difference of the raw outputs (``mode='tensor'``) on real batches."""
     worst = 0.0
     for batch in batches:
         data = reference.data_preprocessor(batch, False)
@@ -65,7 +89,7 @@ def max_abs_difference(reference: nn.Module, candidate: nn.Module, batches: Iter
 
 @torch.no_grad()
 def latency_ms(model: nn.Module, batch: dict, warmup: int = 3, repeats: int = 10) -> float:
-    """Median wall time of ``test_step`` on one batch (pre-processing, network, decoding, NMS)."""
+    """Median wall time of ``test_step`` on one batch (pre-processing, network, post-processing)."""
     for _ in range(warmup):
         model.test_step(batch)
     times = []
@@ -78,7 +102,7 @@ def latency_ms(model: nn.Module, batch: dict, warmup: int = 3, repeats: int = 10
 
 def memory_format(model: nn.Module) -> str:
     """``'channels_last'`` or ``'contiguous'``: the layout ``model`` computes in (its first conv's weight,
-    or a ``memory_format`` attribute the model declares, as a ``DeployedDetector`` does)."""
+    or a ``memory_format`` attribute the model declares, as a deployed model does)."""
     declared = getattr(model, 'memory_format', None)
     if declared is not None:
         return str(declared)

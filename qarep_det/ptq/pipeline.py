@@ -97,11 +97,11 @@ def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfi
 
 def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: torch.Tensor, calib_loader,
               out: Path, timings: Dict[str, float]) -> dict:
-    """Prepare (``prepare_detector`` fuses a copy of ``model``), calibrate (once more with the
+    """Prepare (``prepare_model`` fuses a copy of ``model``), calibrate (once more with the
     auto-skipped layers if asked), convert, diagnose, save."""
     with _timed(timings, 'calibrate'):
         try:
-            prepared = q.prepare_detector(model, example, _quant_config(opts, opts.skip_layers))
+            prepared = q.prepare_model(model, example, _quant_config(opts, opts.skip_layers))
         except ValueError as exc:  # --skip-layers naming no layer of the quantized graph
             raise BadInput(f'--skip-layers: {exc}') from None
         q.calibrate(prepared, calib_loader, progress=opts.progress)
@@ -114,10 +114,10 @@ def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: to
     if opts.auto_skip:
         with _timed(timings, 'calibrate'):
             skip = list(opts.skip_layers) + q.auto_skip_layers(result['sensitivity'], opts.auto_skip)
-            prepared = q.prepare_detector(model, example, _quant_config(opts, skip))
+            prepared = q.prepare_model(model, example, _quant_config(opts, skip))
             q.calibrate(prepared, calib_loader, progress=opts.progress)
     with _timed(timings, 'convert_and_save'):
-        int8 = q.convert_detector(prepared)
+        int8 = q.convert_model(prepared)
         result['path'] = q.save_quantized(int8, out, cfg.model, example, cfg)['model']
     with _timed(timings, 'diagnostics'):
         weights = q.weight_stats(prepared.float_path)
@@ -132,7 +132,7 @@ def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: to
 
 
 def _fusion_check(opts: PTQOptions, model: torch.nn.Module, fused: torch.nn.Module, loader) -> Dict[str, float]:
-    """Max abs difference of the head outputs of ``fused`` (the deployed file) and ``model`` on validation images."""
+    """Max abs difference of the raw outputs of ``fused`` (the deployed file) and ``model`` on validation images."""
     batches = list(itertools.islice(loader, opts.check_images))
     with torch.no_grad():
         data = model.data_preprocessor(batches[0], False)
@@ -147,11 +147,12 @@ def _fusion_check(opts: PTQOptions, model: torch.nn.Module, fused: torch.nn.Modu
 
 
 def _deploy_fp32(model: torch.nn.Module, cfg: Config, example: torch.Tensor, out: Path) -> tuple:
-    """The fused model as shipped: ``model_fp32.pt`` written and loaded back (fused in memory when the
-    detector has no deployable tensor path). Returns ``(shipped model, files)``."""
+    """The fused model as shipped: ``model_fp32.pt`` written and loaded back (fused in memory when no
+    quantization adapter deploys the model). Returns ``(shipped model, files)``."""
     if not q.deployable(model):
         print_log(f'{type(model).__name__}: the fused model is evaluated in memory; model_fp32.pt is written '
-                  'for single-stage detectors with a neck', logger='current', level=logging.WARNING)
+                  'for single-stage detectors with a neck and EncoderDecoder segmentors', logger='current',
+                  level=logging.WARNING)
         return reparameterize_model(model), {}
     files = dict(fp32_fused=q.save_deployed(q.deploy_fused(model), out, cfg.model, example, cfg))
     return q.load_deployed(files['fp32_fused']), files
@@ -196,12 +197,15 @@ def run_ptq(opts: PTQOptions) -> dict:
         model, cfg, _ = model_from_checkpoint(opts.checkpoint, opts.config, opts.cfg_options,
                                               resolve=apply_eval_protocol)
     if opts.int8 and not q.deployable(model):
-        raise BadInput(f'--int8 quantizes mmdet single-stage detectors with a neck; {type(model).__name__} is '
-                       'not one (run without --int8 for the FP32 and fused FP32 evaluation)')
+        raise BadInput(f'--int8 quantizes mmdet single-stage detectors with a neck and mmseg EncoderDecoder '
+                       f'segmentors; {type(model).__name__} is neither (run without --int8 for the FP32 and fused '
+                       'FP32 evaluation)')
     loader, dataset = eval_dataloader(cfg)
     check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
     loader = _limit(loader, opts.max_eval_images)
-    calib_loader, num_calib = calibration_dataloader(cfg, opts.calib_images, opts.seed) if opts.int8 else (None, 0)
+    calib_loader, num_calib = (calibration_dataloader(cfg, opts.calib_images, opts.seed,
+                                                      q.adapter_for(model).calibration_batch_size)
+                               if opts.int8 else (None, 0))
     with staged as out:
         example = model.data_preprocessor(next(iter(loader)), False)['inputs']
         (out / 'config.py').write_text(cfg.pretty_text)  # data: tools read it back with config_from_text
@@ -234,8 +238,8 @@ def run_ptq(opts: PTQOptions) -> dict:
 
 
 def check_classes(model: nn.Module, dataset_classes: Sequence[str], split: str) -> None:
-    """Refuse a dataset whose class list does not fit the detector's head."""
-    num_classes = getattr(getattr(model, 'bbox_head', None), 'num_classes', None)
+    """Refuse a dataset whose class list does not fit the model's head (when an adapter knows it)."""
+    num_classes = q.adapter_for(model).num_classes(model) if q.deployable(model) else None
     if num_classes is not None and len(dataset_classes) != num_classes:
         raise BadInput(f'the {split} set has {len(dataset_classes)} classes but the model predicts '
                        f'{num_classes}: the config\'s classes do not match the weights')
@@ -271,5 +275,5 @@ def evaluate_deployed(path: str, config: Optional[str] = None, cfg_options: Sequ
     init_default_scope(cfg.get('default_scope') or 'mmdet')
     loader, dataset = eval_dataloader(cfg)
     check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
-    name = 'int8' if isinstance(model, q.QuantizedDetector) else 'fp32_fused'
+    name = 'int8' if model.quantized else 'fp32_fused'
     return evaluate_variants({name: model}, _limit(loader, max_eval_images), cfg, dataset.metainfo, progress=progress)

@@ -1,28 +1,33 @@
-"""INT8 post-training quantization of re-parameterized detectors (torch.ao FX, CPU backends).
+"""INT8 post-training quantization of re-parameterized models, for any task (torch.ao FX, CPU backends).
 
 This subpackage is the only part of ``qarep_det`` that imports ``torch.ao``; the FX-specific calls
-sit in ``_backend.py`` so a move to PT2E changes that file. torch.ao's deprecation warnings are
-silenced inside these functions only. Importing it changes no global state.
+sit in ``_backend.py`` so a move to PT2E changes that file. It knows no task: it prepares,
+calibrates, converts, saves, loads and diagnoses a model's *tensor path*; a small adapter per task
+(:mod:`.adapters`: detection, segmentation) says what that path is, what stays float and how the
+deployed model predicts. torch.ao's deprecation warnings are silenced inside these functions
+only. Importing it changes no global state.
 
 Workflow (``tools/ptq.py`` runs it on a trained checkpoint)::
 
-    from qarep_det.quantization import (QuantConfig, prepare_detector, calibrate, convert_detector,
+    from qarep_det.quantization import (QuantConfig, prepare_model, calibrate, convert_model,
                                         deploy_fused, save_deployed, save_quantized, load_deployed)
-    prepared = prepare_detector(model, example_images, QuantConfig(observer='mae', backend='x86'))
+    prepared = prepare_model(model, example_images, QuantConfig(observer='mae', backend='x86'))
     calibrate(prepared, calibration_batches)            # tensors or dataloader batches
-    int8 = convert_detector(prepared)                   # int8.predict(inputs, data_samples) as mmdet
+    int8 = convert_model(prepared)                      # int8.predict(inputs, data_samples) as the model's
     save_quantized(int8, 'work_dirs/ptq', cfg.model, example_images)  # model_int8.pt + quant_params.json
     int8 = load_deployed('work_dirs/ptq/model_int8.pt')                 # no backbone/neck/loss code needed
     save_deployed(deploy_fused(model), 'work_dirs/ptq', cfg.model, example_images)  # model_fp32.pt
 
-What is quantized: ``prepare_detector`` fuses a copy of the model (``reparameterize_model``; FX
-folds any conv-BN left), then for a ``YOLOv6Head`` detector traces backbone + neck +
-``bbox_head.head_module`` as one graph (no dequantize/quantize between them) and for any other
-single-stage detector backbone + neck (the head layers stay float). Conv+ReLU are fused; SiLU
-(YOLOv6 head) runs in float between a dequantize and a quantize (``silu='float'``, the faster on
-x86) or as quantized ``sigmoid`` * ``x`` (``silu='quantized'``). Decoding (DFL integral), priors
-and NMS stay in the mmdet head, in float. Weights: int8 per-channel symmetric (transposed convs per-tensor, listed
-in ``PreparedDetector.per_tensor_weight_layers``); activations: uint8 per-tensor affine.
+What is quantized: ``prepare_model`` fuses a copy of the model (``reparameterize_model``; FX
+folds any conv-BN left), then traces the adapter's tensor path as one graph (no
+dequantize/quantize inside it): for a ``YOLOv6Head`` detector backbone + neck +
+``bbox_head.head_module``, for any other single-stage detector with a neck backbone + neck (its
+head layers stay float), for an mmseg ``EncoderDecoder`` backbone (+ neck) + decode head.
+Conv+ReLU are fused; SiLU runs in float between a dequantize and a quantize (``silu='float'``,
+the faster on x86) or as quantized ``sigmoid`` * ``x`` (``silu='quantized'``). Decoding, priors
+and NMS (detection), the resize to the image and the argmax (segmentation) stay float. Weights:
+int8 per-channel symmetric (transposed convs per-tensor, listed in
+``PreparedModel.per_tensor_weight_layers``); activations: uint8 per-tensor affine.
 
 Public API:
 
@@ -33,18 +38,19 @@ Public API:
 * Observers (``torch.ao.quantization.observer`` subclasses, usable in any ``QConfig``):
   ``minmax``, ``histogram`` (torch.ao's), ``PercentileObserver`` (``percentile``),
   ``MAEObserver`` (``mae``); ``activation_observer(name, quant_min, quant_max, **kw)``.
-* ``prepare_detector(model, example_inputs, config=QuantConfig(), silu='float')
-  -> PreparedDetector`` (``layer_names``, ``quantized_layers``, ``per_tensor_weight_layers``,
-  ``float_layers``, ``float_forward(images)``, ``summary()``).
+* ``adapter_for(model)``, ``adapter_named(task)``, ``deployable(model)``, ``TaskAdapter``.
+* ``prepare_model(model, example_inputs, config=QuantConfig(), silu='float') -> PreparedModel``
+  (``layer_names``, ``quantized_layers``, ``per_tensor_weight_layers``, ``float_layers``,
+  ``float_forward(images)``, ``summary()``).
 * ``calibrate(prepared, batches, progress=True) -> int`` (images seen).
-* ``convert_detector(prepared) -> QuantizedDetector`` and ``deploy_fused(model) -> DeployedDetector``
-  (the fused FP32 counterpart), for the models where ``deployable(model)`` (single-stage detectors
-  with a neck): mmdet ``BaseDetector``s (``predict``, ``forward(mode='predict'|'tensor')``,
-  ``test_step``) that run channels_last (``DEPLOY_MEMORY_FORMAT``).
-* ``save_deployed(detector, out_dir, model_cfg, example_inputs) -> path`` (TorchScript
+* ``convert_model(prepared)`` and ``deploy_fused(model)`` (the fused FP32 counterpart) ->
+  ``DeployedModel``: the task's model class (an mmdet ``BaseDetector``, an mmseg
+  ``BaseSegmentor``: ``predict``, ``forward(mode='predict'|'tensor')``, ``test_step``) with
+  ``quantized``, ``backend`` and ``info``; runs channels_last (``DEPLOY_MEMORY_FORMAT``).
+* ``save_deployed(model, out_dir, model_cfg, example_inputs, config=None) -> path`` (TorchScript
   ``model_int8.pt`` / ``model_fp32.pt``), ``save_quantized(...) -> {'model', 'params'}`` (plus
-  ``quant_params.json``), ``load_deployed(path) -> DeployedDetector``,
-  ``quantization_params(detector) -> dict``.
+  ``quant_params.json``), ``load_deployed(path) -> DeployedModel``, ``deployed_config(path)``,
+  ``quantization_params(model) -> dict``.
 * Diagnostics (JSON-able dicts): ``weight_stats(module)``, ``activation_ranges(prepared)``,
   ``output_sqnr(prepared, quantized, batches)``, ``layer_sqnr(prepared, quantized, batches)``.
 * ``layer_sensitivity(prepared, batches, layers=None) -> [{'layer', 'sqnr_db'}]`` (most
@@ -53,23 +59,24 @@ Public API:
   ``plot_sensitivity``.
 """
 from ._backend import supported_backends
-from .convert import DEPLOY_MEMORY_FORMAT, DeployedDetector, QuantizedDetector, convert_detector, deploy_fused
+from .adapters import TaskAdapter, adapter_for, adapter_named, deployable
+from .convert import convert_model, deploy_fused
 from .diagnostics import activation_ranges, layer_sqnr, output_sqnr, weight_stats
 from .export import (FP32_MODEL_FILE, MODEL_FILE, PARAMS_FILE, deployed_config, load_deployed, quantization_params,
                      save_deployed, save_quantized)
-from .modules import deployable
+from .modules import DEPLOY_MEMORY_FORMAT, DeployedModel
 from .observers import OBSERVERS, MAEObserver, PercentileObserver, activation_observer
 from .plots import plot_activation_ranges, plot_layer_sqnr, plot_sensitivity, plot_weight_stats
-from .prepare import SILU_MODES, PreparedDetector, calibrate, prepare_detector
+from .prepare import SILU_MODES, PreparedModel, calibrate, prepare_model
 from .qconfig import QuantConfig, build_qconfig_mapping
 from .sensitivity import auto_skip_layers, layer_sensitivity
 
 __all__ = [
     'DEPLOY_MEMORY_FORMAT', 'FP32_MODEL_FILE', 'MODEL_FILE', 'PARAMS_FILE', 'OBSERVERS', 'SILU_MODES',
-    'DeployedDetector', 'MAEObserver', 'PercentileObserver', 'PreparedDetector', 'QuantConfig', 'QuantizedDetector',
-    'activation_observer', 'activation_ranges', 'auto_skip_layers', 'build_qconfig_mapping', 'calibrate',
-    'convert_detector', 'deploy_fused', 'deployable', 'deployed_config', 'layer_sensitivity', 'layer_sqnr',
-    'load_deployed', 'output_sqnr', 'plot_activation_ranges', 'plot_layer_sqnr', 'plot_sensitivity',
-    'plot_weight_stats', 'prepare_detector', 'quantization_params', 'save_deployed', 'save_quantized',
-    'supported_backends', 'weight_stats'
+    'DeployedModel', 'MAEObserver', 'PercentileObserver', 'PreparedModel', 'QuantConfig', 'TaskAdapter',
+    'activation_observer', 'activation_ranges', 'adapter_for', 'adapter_named', 'auto_skip_layers',
+    'build_qconfig_mapping', 'calibrate', 'convert_model', 'deploy_fused', 'deployable', 'deployed_config',
+    'layer_sensitivity', 'layer_sqnr', 'load_deployed', 'output_sqnr', 'plot_activation_ranges', 'plot_layer_sqnr',
+    'plot_sensitivity', 'plot_weight_stats', 'prepare_model', 'quantization_params', 'save_deployed',
+    'save_quantized', 'supported_backends', 'weight_stats'
 ]

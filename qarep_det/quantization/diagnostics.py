@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from ._backend import (FLOAT_LAYER_TYPES, is_activation_observer, quantized_engine, quiet_deprecations,
                        without_observers)
-from .convert import QuantizedDetector
-from .prepare import PreparedDetector
+from .modules import DeployedModel
+from .prepare import PreparedModel
 
 MAX_SQNR_DB = 300.0
 """SQNR reported for identical outputs (no quantization noise)."""
@@ -76,7 +76,7 @@ def weight_stats(module: nn.Module) -> dict:
     """Per-layer statistics of the (fused) float weights of every conv in ``module``.
 
     Args:
-        module: A fused model or tensor path (e.g. ``PreparedDetector.float_path``).
+        module: A fused model or tensor path (e.g. ``PreparedModel.float_path``).
 
     Returns:
         ``layers``: per conv ``shape``, ``min``, ``max``, ``std``, ``kurtosis`` (Pearson, 3 for a
@@ -94,7 +94,7 @@ def weight_stats(module: nn.Module) -> dict:
     return dict(layers=layers, summary=summary)
 
 
-def observer_inputs(prepared: PreparedDetector) -> Dict[str, str]:
+def observer_inputs(prepared: PreparedModel) -> Dict[str, str]:
     """Calibrated activation observers of the observed graph -> the tensor each one observes.
 
     The tensor is named by the layer producing it (e.g. ``backbone.stem.reparam_conv``) or, for
@@ -109,7 +109,7 @@ def observer_inputs(prepared: PreparedDetector) -> Dict[str, str]:
     return names
 
 
-def activation_ranges(prepared: PreparedDetector) -> Dict[str, dict]:
+def activation_ranges(prepared: PreparedModel) -> Dict[str, dict]:
     """Activation ranges seen in calibration and the ranges the observers chose.
 
     Returns:
@@ -130,17 +130,20 @@ def activation_ranges(prepared: PreparedDetector) -> Dict[str, dict]:
 
 
 @torch.no_grad()
-def output_sqnr(prepared: PreparedDetector, quantized: QuantizedDetector, batches: Batches) -> dict:
-    """SQNR (dB) of the quantized head outputs against FP32 over ``batches``.
+def output_sqnr(prepared: PreparedModel, quantized: DeployedModel, batches: Batches) -> dict:
+    """SQNR (dB) of the quantized raw outputs against FP32 over ``batches``.
 
     Returns:
-        ``all`` (every output element) and ``per_output`` (one value per element of the head's
-        output tuple, e.g. ``[cls_scores, bbox_preds]``, all levels together).
+        ``all`` (every output element) and ``per_output`` (one value per element of the output
+        tuple, e.g. ``[cls_scores, bbox_preds]`` of a detector, all levels together; one value
+        for a segmentor's logits).
     """
     total, per_output = NoisePower(), None
     for batch in batches:
         images = prepared.images(batch)
         reference, approx = prepared.float_forward(images), quantized(images, mode='tensor')
+        if isinstance(reference, Tensor):
+            reference, approx = (reference,), (approx,)
         per_output = per_output or [NoisePower() for _ in reference]
         for meter, ref, out in zip(per_output, reference, approx):
             meter.add(flatten_outputs(ref), flatten_outputs(out))
@@ -149,12 +152,12 @@ def output_sqnr(prepared: PreparedDetector, quantized: QuantizedDetector, batche
 
 
 @torch.no_grad()
-def layer_sqnr(prepared: PreparedDetector, quantized: QuantizedDetector, batches: Batches) -> Dict[str, float]:
+def layer_sqnr(prepared: PreparedModel, quantized: DeployedModel, batches: Batches) -> Dict[str, float]:
     """SQNR (dB) of every layer's output in the INT8 graph against the fused FP32 graph.
 
     Each value includes the error carried in from the layers before (whole-graph quantization);
     :func:`~.sensitivity.layer_sensitivity` isolates layers instead. Needs the in-memory
-    ``quantized`` (from :func:`~.convert.convert_detector`, not a loaded TorchScript).
+    ``quantized`` (from :func:`~.convert.convert_model`, not a loaded TorchScript).
 
     Returns:
         ``{layer name: dB}`` in graph order (fused conv+ReLU layers are compared after the ReLU).

@@ -1,11 +1,12 @@
-"""Save a deployed detector (INT8 or fused FP32) as TorchScript, and load it back without the training code.
+"""Save a deployed model (INT8 or fused FP32) as TorchScript, and load it back without the training code.
 
 ``model_int8.pt`` / ``model_fp32.pt`` is ``torch.jit.trace`` of the tensor path (quantized or
-fused float graph, plus the float head layers when they are not in the graph; the float one also
-``torch.jit.freeze``-d), with the config (the whole training config when given, else the model's)
-and the deployment summary embedded as an extra JSON file; ``quant_params.json`` lists every scale
-and zero point of an INT8 model. Loading builds only the data preprocessor and the head (for
-``predict_by_feat``) from the embedded config: no backbone, neck, loss or assigner is involved.
+fused float graph, plus the float layers after it, if any; the float one also
+``torch.jit.freeze``-d), with the task, the config (the whole training config when given, else
+the model's) and the deployment summary embedded as an extra JSON file; ``quant_params.json``
+lists every scale and zero point of an INT8 model. Loading builds only what the task's adapter
+needs around the tensor path from the embedded config (the data preprocessor and the float
+post-processing): no backbone, neck, loss or assigner is involved.
 The embedded config is read as data (``qarep_det.utils.config_from_text``), never run; the
 TorchScript graph itself runs only torch operators, so load model files from sources you trust as
 you would any TorchScript model.
@@ -22,15 +23,14 @@ from pathlib import Path
 from typing import Dict, Optional, Union
 
 import torch
-from mmdet.registry import MODELS
 from mmengine.config import Config
 from torch import Tensor, nn
 
 from ..utils import BadInput, atomic_output, config_from_text, write_json_atomic
 
 from ._backend import QUANTIZED_LAYER_TYPES, quantized_engine, quiet_deprecations, supported_backends
-from .convert import DEPLOY_MEMORY_FORMAT, DeployedDetector, QuantizedDetector
-from .modules import postprocessing_head
+from .adapters import adapter_named
+from .modules import DEPLOY_MEMORY_FORMAT, DeployedModel
 
 MODEL_FILE = 'model_int8.pt'
 FP32_MODEL_FILE = 'model_fp32.pt'
@@ -50,16 +50,16 @@ def _weight_params(layer: nn.Module) -> dict:
                 weight_scale=scale, weight_zero_point=zero_point)
 
 
-def quantization_params(detector: QuantizedDetector) -> dict:
-    """Every quantization parameter of an (in-memory) quantized detector, JSON-able.
+def quantization_params(model: DeployedModel) -> dict:
+    """Every quantization parameter of an (in-memory) INT8 deployed model, JSON-able.
 
     Returns:
-        ``format``, ``torch``, the summary (``detector.info``), ``layers`` (per quantized conv in
+        ``format``, ``torch``, the summary (``model.info``), ``layers`` (per quantized conv in
         execution order: type, output scale / zero point, weight dtype, qscheme, scales, zero points) and
         ``activations`` (scale / zero point of every quantize and quantized-op node, by the
         name of the graph attribute holding it, e.g. ``backbone_stem_reparam_conv_input_scale_0``).
     """
-    graph = detector.tensor_path.graph
+    graph = model.tensor_path.graph
     layers, activations = {}, {}
     for node in graph.graph.nodes:  # execution order
         if node.op == 'call_module' and isinstance(graph.get_submodule(node.target), QUANTIZED_LAYER_TYPES):
@@ -70,18 +70,18 @@ def quantization_params(detector: QuantizedDetector) -> dict:
             value = getattr(graph, node.target)
             if isinstance(value, Tensor) and value.numel() == 1:
                 activations[node.target] = value.item()
-    return dict(format=FORMAT, torch=torch.__version__, **detector.info, layers=layers, activations=activations)
+    return dict(format=FORMAT, torch=torch.__version__, **model.info, layers=layers, activations=activations)
 
 
-def save_deployed(detector: DeployedDetector, out_dir: Union[str, Path], model_cfg: dict,
+def save_deployed(model: DeployedModel, out_dir: Union[str, Path], model_cfg: dict,
                   example_inputs: Tensor, config: Optional[Config] = None) -> Path:
-    """Write ``model_int8.pt`` (a :class:`QuantizedDetector`) or ``model_fp32.pt`` (fused FP32).
+    """Write ``model_int8.pt`` (an INT8 deployed model) or ``model_fp32.pt`` (fused FP32).
 
     Args:
-        detector: From :func:`~.convert.convert_detector` or :func:`~.convert.deploy_fused`.
+        model: From :func:`~.convert.convert_model` or :func:`~.convert.deploy_fused`.
         out_dir: Directory (created if missing).
-        model_cfg: The detector's model config (``cfg.model``), used by the loader to rebuild the
-            data preprocessor and the head's post-processing.
+        model_cfg: The model config (``cfg.model``), used by the loader to rebuild the data
+            preprocessor and the float post-processing.
         example_inputs: Normalized images ``(B, 3, H, W)`` to trace with; other batch sizes and
             (stride-compatible) resolutions run as well.
         config: The whole config (its ``model`` is ``model_cfg``), embedded so that the file can be
@@ -91,16 +91,16 @@ def save_deployed(detector: DeployedDetector, out_dir: Union[str, Path], model_c
         The path of the TorchScript file (written atomically).
     """
     out_dir = Path(out_dir)
-    backend = getattr(detector, 'backend', None)
+    backend = model.backend
     config = config if config is not None else Config(dict(model=copy.deepcopy(model_cfg)))
-    meta = dict(format=FORMAT, backend=backend, info=detector.info, config=config.pretty_text)
+    meta = dict(format=FORMAT, task=model.task, backend=backend, info=model.info, config=config.pretty_text)
     path = out_dir / (MODEL_FILE if backend else FP32_MODEL_FILE)
     images = example_inputs.contiguous(memory_format=DEPLOY_MEMORY_FORMAT)
     engine = quantized_engine(backend) if backend else contextlib.nullcontext()
     with torch.no_grad(), quiet_deprecations(), engine, warnings.catch_warnings():
         # quantized ops read their scales as Python floats: constants, as they should be
         warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-        traced = torch.jit.trace(detector.tensor_path, images, strict=False, check_trace=False)
+        traced = torch.jit.trace(model.tensor_path, images, strict=False, check_trace=False)
         if not backend:  # weights become constants: oneDNN convs get them pre-packed
             traced = torch.jit.freeze(traced.eval())
         with atomic_output(path) as tmp:
@@ -108,16 +108,16 @@ def save_deployed(detector: DeployedDetector, out_dir: Union[str, Path], model_c
     return path
 
 
-def save_quantized(detector: QuantizedDetector, out_dir: Union[str, Path], model_cfg: dict,
+def save_quantized(model: DeployedModel, out_dir: Union[str, Path], model_cfg: dict,
                    example_inputs: Tensor, config: Optional[Config] = None) -> Dict[str, Path]:
     """Write ``model_int8.pt`` (:func:`save_deployed`) and ``quant_params.json``.
 
     Returns:
         ``dict(model=path, params=path)``.
     """
-    paths = dict(model=save_deployed(detector, out_dir, model_cfg, example_inputs, config),
+    paths = dict(model=save_deployed(model, out_dir, model_cfg, example_inputs, config),
                  params=Path(out_dir) / PARAMS_FILE)
-    write_json_atomic(paths['params'], quantization_params(detector), indent=1)
+    write_json_atomic(paths['params'], quantization_params(model), indent=1)
     return paths
 
 
@@ -147,6 +147,8 @@ def _read_meta(path: Path) -> dict:
         raise BadInput(f'{not_ours} (its metadata is not {FORMAT})')
     if 'backend' not in meta or not isinstance(meta.get('info'), dict) or not isinstance(meta.get('config'), str):
         raise BadInput(f'{not_ours} (its metadata lacks the backend, the summary or the config)')
+    if meta.get('task', 'detection') not in ('detection', 'segmentation'):  # files before the task key: detection
+        raise BadInput(f'{not_ours} (task {str(meta.get("task"))[:40]!r} in its metadata)')
     backend = meta['backend']
     if backend is not None and backend not in supported_backends():
         raise BadInput(f'{not_ours} (backend {str(backend)[:40]!r} in its metadata: this torch supports '
@@ -164,16 +166,16 @@ def deployed_config(path: Union[str, Path]) -> Config:
     return config_from_text(_read_meta(path)['config'], f'config embedded in {path}')
 
 
-def load_deployed(path: Union[str, Path]) -> DeployedDetector:
-    """Rebuild a runnable detector from a ``model_int8.pt`` or ``model_fp32.pt``.
+def load_deployed(path: Union[str, Path]) -> DeployedModel:
+    """Rebuild a runnable model from a ``model_int8.pt`` or ``model_fp32.pt``.
 
     Args:
         path: A file written by :func:`save_deployed` (a directory: its ``model_int8.pt``).
 
     Returns:
-        A :class:`QuantizedDetector` (INT8) or :class:`DeployedDetector` (fused FP32), eval mode:
-        the TorchScript tensor path and, built from the embedded config, the data preprocessor
-        and the head's float post-processing.
+        The task's deployed model (e.g. a ``DeployedDetector``; ``quantized`` tells INT8 from
+        fused FP32), eval mode: the TorchScript tensor path and, built from the embedded config,
+        the data preprocessor and the float post-processing.
 
     Raises:
         BadInput: The file is missing or is not a deployed model this package wrote.
@@ -185,14 +187,7 @@ def load_deployed(path: Union[str, Path]) -> DeployedDetector:
     try:
         with quiet_deprecations(), quantized_engine(backend) if backend else contextlib.nullcontext():
             tensor_path = torch.jit.load(str(path), map_location='cpu')  # INT8: packed weights unpacked for backend
-        bbox_head = MODELS.build(dict(cfg.bbox_head, train_cfg=None, test_cfg=cfg.get('test_cfg')))
-        head, _ = postprocessing_head(bbox_head)
-        preprocessor = MODELS.build(cfg.data_preprocessor)
+        return adapter_named(meta.get('task', 'detection')).rebuild(tensor_path, cfg, backend, meta['info'])
     except Exception as exc:  # noqa: BLE001  (a damaged archive, a config without a head: not our file)
         raise BadInput(f'{path} cannot be loaded as a deployed model ({type(exc).__name__}: '
                        f'{" ".join(str(exc).split())[:200]})') from None
-    if backend:
-        detector = QuantizedDetector(preprocessor, tensor_path, head, backend, meta['info'])
-    else:
-        detector = DeployedDetector(preprocessor, tensor_path, head, meta['info'])
-    return detector.eval()

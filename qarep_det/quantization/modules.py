@@ -1,22 +1,23 @@
-"""The modules a quantized detector is assembled from: tensor paths, quantizable SiLU, decoding.
+"""Task-free building blocks of a deployed model: the tensor path and a quantizable SiLU.
 
-A detector's *tensor path* maps preprocessed images to what its head's ``predict_by_feat``
-consumes. For YOLOv6 it is backbone -> neck -> head layers, traced and quantized as one graph;
-for other single-stage detectors backbone -> neck is quantized and the head layers stay float.
-Everything after it (DFL integral, priors, decoding, NMS) stays float in the mmdet head.
+A model's *tensor path* maps preprocessed images to the raw outputs its task's post-processing
+consumes (a detector's head outputs, a segmentor's logits). It is cut out of the model by the
+task's adapter (:mod:`.adapters`), traced and quantized as one graph; what the adapter keeps in
+float (decoding and NMS; the final resize and argmax) runs after it.
 
 Provenance: the split follows torchvision's ``models/quantization`` (quantizable variants, one
 module per op); SiLU = ``x * sigmoid(x)`` is Elfwing et al., "Sigmoid-Weighted Linear Units for
 Neural Network Function Approximation in Reinforcement Learning", Neural Networks 2018, Sec. 2.
 """
-import copy
-from typing import Sequence, Tuple
+from typing import Any, Optional
 
 import torch
-from mmdet.models.detectors.single_stage import SingleStageDetector
 from torch import Tensor, nn
 
-from ..models.dense_heads.yolov6_head import YOLOv6Head
+from ._backend import quantized_engine, quiet_deprecations
+
+DEPLOY_MEMORY_FORMAT = torch.channels_last
+"""The layout deployed models compute in (their images are converted to it on entry)."""
 
 
 class QuantizableSiLU(nn.Module):
@@ -46,134 +47,51 @@ def replace_silu(module: nn.Module) -> int:
     return count
 
 
-class HeadLayers(nn.Module):
-    """Holds a head's layer module under ``head_module`` so names match ``bbox_head.head_module``."""
-
-    def __init__(self, head_module: nn.Module) -> None:
-        super().__init__()
-        self.head_module = head_module
-
-    def forward(self, feats: Sequence[Tensor]) -> tuple:
-        return self.head_module(feats)
-
-
-class BackboneNeck(nn.Module):
-    """Float ``images -> neck features``: the graph FX traces when the head layers stay float.
-
-    Submodules are named as in the detector, so every layer has the same qualified name here, in
-    the quantized graph and in the detector.
-
-    Args:
-        backbone: The detector's backbone.
-        neck: The detector's neck.
-    """
-
-    def __init__(self, backbone: nn.Module, neck: nn.Module) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.neck = neck
-
-    def forward(self, images: Tensor) -> tuple:
-        """``(B, 3, H, W)`` -> the neck's feature tuple (finest first)."""
-        return self.neck(self.backbone(images))
-
-
-class BackboneNeckHead(BackboneNeck):
-    """Float ``images -> (cls_scores, bbox_preds)``: backbone, neck and head layers as one graph.
-
-    The head layers sit at ``bbox_head.head_module`` as in the detector.
-
-    Args:
-        backbone: The detector's backbone.
-        neck: The detector's neck.
-        head_module: The head's layer module (``YOLOv6HeadModule``).
-    """
-
-    def __init__(self, backbone: nn.Module, neck: nn.Module, head_module: nn.Module) -> None:
-        super().__init__(backbone, neck)
-        self.bbox_head = HeadLayers(head_module)
-
-    def forward(self, images: Tensor) -> tuple:
-        """``(B, 3, H, W)`` -> per level ``cls_scores`` ``(B, C, h, w)`` and ``bbox_preds``."""
-        return self.bbox_head(super().forward(images))
-
-
 class TensorPath(nn.Module):
-    """``images -> head outputs``: a graph (INT8, or fused FP32), then the head layers left in float (if any).
+    """``images -> raw outputs``: a graph (INT8, or fused FP32), then the layers left in float (if any).
 
     Args:
-        graph: The converted (INT8) graph of a :class:`BackboneNeck` or :class:`BackboneNeckHead`,
-            or the float module itself (fused FP32 deployment).
-        float_head: Float layers applied to the graph's outputs: ``nn.Identity`` when the graph
-            ends with the head layers, else the detector's ``bbox_head`` (its ``forward``).
+        graph: The converted (INT8) graph an adapter cut out, or the float module itself (fused
+            FP32 deployment).
+        float_tail: Float layers applied to the graph's outputs (``nn.Identity`` when the graph
+            ends with the raw outputs).
     """
 
-    def __init__(self, graph: nn.Module, float_head: nn.Module) -> None:
+    def __init__(self, graph: nn.Module, float_tail: nn.Module) -> None:
         super().__init__()
         self.graph = graph
-        self.float_head = float_head
+        self.float_tail = float_tail
 
-    def forward(self, images: Tensor) -> Tuple[list, ...]:
-        """``(B, 3, H, W)`` float -> the head's ``forward`` outputs, e.g. ``(cls_scores, bbox_preds)``."""
-        return self.float_head(self.graph(images))
+    def forward(self, images: Tensor) -> Any:
+        """``(B, 3, H, W)`` float -> the raw outputs (e.g. ``(cls_scores, bbox_preds)``, or logits)."""
+        return self.float_tail(self.graph(images))
 
 
-class DecodingHeadModule(nn.Module):
-    """Stand-in for ``YOLOv6HeadModule`` once its layers run in the quantized graph.
+class DeployedModel:
+    """Mixin of the deployed models of every task: a tensor path run channels_last under its engine.
 
-    Keeps what ``YOLOv6Head`` post-processing reads from its head module: ``integral`` (DFL
-    softmax-expectation or identity), ``num_classes``, ``reg_max``. Has no ``forward``.
-
-    Args:
-        head_module: The float ``YOLOv6HeadModule`` being replaced.
+    A task's deployed class (an mmdet ``BaseDetector``, an mmseg ``BaseSegmentor``) mixes this in
+    and sets ``tensor_path`` (a :class:`TensorPath` or its TorchScript), ``backend`` (``None`` for
+    fused FP32) and ``info`` (a JSON-able summary, saved with the model), and the class attribute
+    ``task`` (the adapter's name).
     """
 
-    def __init__(self, head_module: nn.Module) -> None:
-        super().__init__()
-        self.num_classes = head_module.num_classes
-        self.reg_max = head_module.reg_max
-        self.integral = head_module.integral
+    task: str = ''
+    memory_format = 'channels_last'
+    """Layout of the tensor path, as reported by ``qarep_det.ptq.evaluation.memory_format``."""
+    tensor_path: nn.Module
+    backend: Optional[str]
+    info: dict
 
+    @property
+    def quantized(self) -> bool:
+        """Whether the tensor path is INT8."""
+        return self.backend is not None
 
-def deployable(model: nn.Module) -> bool:
-    """Whether ``model`` has the tensor path this subpackage deploys and quantizes: an mmdet
-    single-stage detector with a neck (YOLOv6, RetinaNet, ...)."""
-    return isinstance(model, SingleStageDetector) and model.with_neck
-
-
-def check_deployable(model: nn.Module) -> None:
-    """Raise ``TypeError`` unless :func:`deployable`."""
-    if not deployable(model):
-        raise TypeError(f'expected an mmdet single-stage detector with a neck, got {type(model).__name__}')
-
-
-def head_layers_quantizable(bbox_head: nn.Module) -> bool:
-    """Whether a head's layers join the quantized graph: a ``YOLOv6Head`` (layers in ``head_module``)."""
-    return isinstance(bbox_head, YOLOv6Head)
-
-
-def split_tensor_path(detector: nn.Module) -> Tuple[nn.Module, nn.Module]:
-    """``(graph, float_head)`` of a :func:`deployable` detector, sharing its modules.
-
-    ``graph`` is what is traced (and quantized): backbone + neck + head layers for a ``YOLOv6Head``
-    (``float_head`` is ``nn.Identity``), else backbone + neck (``float_head`` is the ``bbox_head``,
-    whose ``forward`` runs the head layers).
-    """
-    if head_layers_quantizable(detector.bbox_head):
-        return BackboneNeckHead(detector.backbone, detector.neck, detector.bbox_head.head_module), nn.Identity()
-    return BackboneNeck(detector.backbone, detector.neck), detector.bbox_head
-
-
-def postprocessing_head(bbox_head: nn.Module) -> Tuple[nn.Module, nn.Module]:
-    """A copy of ``bbox_head`` for post-processing and the float layers to run after the graph.
-
-    Returns:
-        ``(head, float_head)``: for a ``YOLOv6Head`` the copy has a :class:`DecodingHeadModule`
-        and ``float_head`` is ``nn.Identity``; for any other head both are the same copy (its
-        ``forward`` runs the float head layers, its ``predict_by_feat`` post-processes).
-    """
-    head = copy.deepcopy(bbox_head)
-    if head_layers_quantizable(head):
-        head.head_module = DecodingHeadModule(head.head_module)
-        return head, nn.Identity()
-    return head, head
+    def run_tensor_path(self, images: Tensor) -> Any:
+        """Normalized ``(B, 3, H, W)`` images -> the raw outputs (under the quantized engine when INT8)."""
+        images = images.contiguous(memory_format=DEPLOY_MEMORY_FORMAT)
+        if self.backend is None:
+            return self.tensor_path(images)
+        with quiet_deprecations(), quantized_engine(self.backend):
+            return self.tensor_path(images)

@@ -1,8 +1,8 @@
-"""Prepare a detector for post-training quantization and calibrate its observers.
+"""Prepare a model for post-training quantization and calibrate its observers.
 
-``prepare_detector`` fuses the detector (``reparameterize_model``), cuts out its tensor path
-(:mod:`.modules`), makes SiLU quantizable, traces the path with FX, fuses conv+BN(+ReLU) and
-inserts observers. ``calibrate`` runs images through the observed graph.
+``prepare_model`` fuses the model (``reparameterize_model``), cuts out its tensor path (the
+task's adapter, :mod:`.adapters`), makes SiLU quantizable, traces the path with FX, fuses
+conv+BN(+ReLU) and inserts observers. ``calibrate`` runs images through the observed graph.
 
 Provenance: Nagel et al., "A White Paper on Neural Network Quantization", 2021, Sec. 3.5
 (the standard post-training pipeline: fold BN, set ranges on a small calibration set).
@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from ..reparam import reparameterize_model
 from ._backend import FLOAT_LAYER_TYPES, prepare_graph
-from .modules import BackboneNeckHead, check_deployable, replace_silu, split_tensor_path
+from .adapters import TaskAdapter, adapter_for
+from .modules import replace_silu
 from .qconfig import PER_TENSOR_WEIGHT_TYPES, QuantConfig
 
 SILU_MODES = ('float', 'quantized')
@@ -33,32 +34,30 @@ quantized sigmoid + mul cost more than float SiLU with its dequantize/quantize (
 
 
 @dataclass
-class PreparedDetector:
-    """A detector whose tensor path carries observers, plus what conversion and diagnostics need.
+class PreparedModel:
+    """A model whose tensor path carries observers, plus what conversion and diagnostics need.
 
     Attributes:
-        detector: Fused float copy of the detector (its preprocessor and head are reused).
-        float_path: The float tensor path (:class:`~.modules.BackboneNeck` or
-            :class:`~.modules.BackboneNeckHead`, SiLU already rewritten): the FP32 reference.
-        float_head: Head layers run in float after the path (``nn.Identity`` for YOLOv6).
+        model: Fused float copy of the model (its preprocessor and post-processing are reused).
+        adapter: The task's adapter.
+        float_path: The float graph the adapter cut out (SiLU already rewritten): the FP32
+            reference, named as in the model.
+        float_tail: Layers run in float after the path (``nn.Identity`` when the graph ends
+            with the raw outputs).
         observed: The traced, fused path with observers (calibrate this one).
         config: The quantization recipe.
         silu: One of :data:`SILU_MODES`.
-        layer_names: Every conv / transposed conv of the path in execution order (detector names).
+        layer_names: Every conv / transposed conv of the path in execution order (model names).
     """
 
-    detector: nn.Module
+    model: nn.Module
+    adapter: TaskAdapter
     float_path: nn.Module
-    float_head: nn.Module
+    float_tail: nn.Module
     observed: GraphModule
     config: QuantConfig
     silu: str
     layer_names: List[str]
-
-    @property
-    def head_quantized(self) -> bool:
-        """Whether the head layers are part of the quantized graph."""
-        return isinstance(self.float_path, BackboneNeckHead)
 
     @property
     def quantized_layers(self) -> List[str]:
@@ -73,50 +72,53 @@ class PreparedDetector:
 
     @property
     def float_layers(self) -> List[str]:
-        """Conv layers that stay float: skipped layers, and the head's when it is not in the graph."""
-        head = [] if self.head_quantized else [f'bbox_head.{n}' for n, m in self.float_head.named_modules()
-                                                 if isinstance(m, FLOAT_LAYER_TYPES)]
-        return list(self.config.skip_layers) + head
+        """Conv layers that stay float: skipped layers, and those of the float tail."""
+        return list(self.config.skip_layers) + self.adapter.float_layer_names(self.float_tail)
 
     def images(self, batch: Union[Tensor, dict]) -> Tensor:
         """Normalized ``(B, 3, H, W)`` images of a batch: a tensor as it is, a dataloader batch
-        (``inputs``, ``data_samples``) through the detector's data preprocessor."""
-        return batch if isinstance(batch, Tensor) else self.detector.data_preprocessor(batch, False)['inputs']
+        (``inputs``, ``data_samples``) through the model's data preprocessor."""
+        return batch if isinstance(batch, Tensor) else self.model.data_preprocessor(batch, False)['inputs']
 
     @torch.no_grad()
     def float_forward(self, images: Tensor) -> tuple:
-        """FP32 head outputs of ``images``: the reference the quantized outputs are compared with."""
-        return self.float_head(self.float_path(images))
+        """FP32 raw outputs of ``images``: the reference the quantized outputs are compared with."""
+        return self.float_tail(self.float_path(images))
 
     def summary(self) -> dict:
         """JSON-able description: recipe, SiLU handling, what is quantized and what is not."""
-        return dict(config=self.config.to_dict(), silu=self.silu,
-                    graph='backbone+neck+head_layers' if self.head_quantized else 'backbone+neck',
+        return dict(task=self.adapter.task, model=type(self.model).__name__, config=self.config.to_dict(),
+                    silu=self.silu, graph=self.adapter.graph_name(self.float_path),
                     num_layers=len(self.layer_names), quantized_layers=self.quantized_layers,
                     per_tensor_weight_layers=self.per_tensor_weight_layers, float_layers=self.float_layers)
 
 
-def prepare_detector(model: nn.Module, example_inputs: Tensor, config: QuantConfig = QuantConfig(),
-                     silu: str = 'float') -> PreparedDetector:
+def prepare_model(model: nn.Module, example_inputs: Tensor, config: QuantConfig = QuantConfig(),
+                  silu: str = 'float') -> PreparedModel:
     """Fuse a copy of ``model``, trace its tensor path and insert observers.
 
-    For a ``YOLOv6Head`` detector the graph is backbone + neck + ``bbox_head.head_module``; for
-    any other single-stage detector it is backbone + neck and the head layers stay float.
+    The tensor path is the adapter's (:mod:`.adapters`): for a ``YOLOv6Head`` detector backbone +
+    neck + ``bbox_head.head_module``, for other single-stage detectors backbone + neck (the head
+    layers stay float), for an ``EncoderDecoder`` segmentor backbone (+ neck) + decode head.
 
     Args:
-        model: An mmdet single-stage detector with a neck (left unchanged).
+        model: A model an adapter deploys (left unchanged).
         example_inputs: Normalized images ``(B, 3, H, W)`` for tracing.
         config: The quantization recipe.
         silu: How SiLU is run, one of :data:`SILU_MODES`.
 
     Returns:
-        The prepared detector; calibrate it with :func:`calibrate`.
+        The prepared model; calibrate it with :func:`calibrate`.
+
+    Raises:
+        TypeError: No adapter deploys ``model``.
+        ValueError: An unknown ``silu`` mode, or ``config.skip_layers`` naming no layer of the graph.
     """
-    check_deployable(model)
+    adapter = adapter_for(model)
     if silu not in SILU_MODES:
         raise ValueError(f"silu must be one of {', '.join(SILU_MODES)}, got '{silu}'")
-    detector = reparameterize_model(model).eval()
-    path, float_head = split_tensor_path(detector)
+    fused = reparameterize_model(model).eval()
+    path, float_tail = adapter.split(fused)
     path = copy.deepcopy(path).eval()
     if silu == 'quantized':
         replace_silu(path)
@@ -130,18 +132,18 @@ def prepare_detector(model: nn.Module, example_inputs: Tensor, config: QuantConf
     if unfused:
         print_log(f'BatchNorms not folded into a conv (quantized on their own): {", ".join(unfused)}',
                   logger='current', level=logging.WARNING)
-    return PreparedDetector(detector=detector, float_path=path, float_head=float_head, observed=observed,
-                            config=config, silu=silu, layer_names=layer_names)
+    return PreparedModel(model=fused, adapter=adapter, float_path=path, float_tail=float_tail, observed=observed,
+                         config=config, silu=silu, layer_names=layer_names)
 
 
 @torch.no_grad()
-def calibrate(prepared: PreparedDetector, batches: Iterable[Union[Tensor, dict]], progress: bool = True) -> int:
+def calibrate(prepared: PreparedModel, batches: Iterable[Union[Tensor, dict]], progress: bool = True) -> int:
     """Run ``batches`` through the observed graph so its observers record activation ranges.
 
     Args:
-        prepared: From :func:`prepare_detector`.
+        prepared: From :func:`prepare_model`.
         batches: Normalized image tensors ``(B, 3, H, W)`` or dataloader batches (dicts with
-            ``inputs`` and ``data_samples``, normalized by the detector's data preprocessor).
+            ``inputs`` and ``data_samples``, normalized by the model's data preprocessor).
         progress: Show a tqdm progress bar.
 
     Returns:

@@ -22,7 +22,7 @@ from ._backend import check_backend
 from .observers import OBSERVERS, activation_observer
 
 PER_TENSOR_WEIGHT_TYPES = (nn.ConvTranspose2d,)
-"""Layer types whose weights get one scale per tensor (listed by ``PreparedDetector``)."""
+"""Layer types whose weights get one scale per tensor (listed by ``PreparedModel``)."""
 
 _WEIGHT_PER_CHANNEL = PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric,
                                                          quant_min=-127, quant_max=127)
@@ -39,7 +39,7 @@ def build_qconfig_mapping(observer: str = 'minmax', backend: str = 'x86', skip_l
         observer: Activation observer, one of :data:`~.observers.OBSERVERS`.
         backend: ``x86``, ``qnnpack`` or ``onednn``; only checked here (``ValueError`` if this
             torch does not support it), the mapping itself is the same for all.
-        skip_layers: Module names (as in the detector, e.g. ``'neck.reduce_layers.0.reparam_conv'``)
+        skip_layers: Module names (as in the model, e.g. ``'neck.reduce_layers.0.reparam_conv'``)
             kept in float: their qconfig is ``None``.
         reduce_range: 7-bit activations ([0, 127]): needed by x86 CPUs without VNNI, whose
             uint8 x int8 multiply-add saturates in int16.

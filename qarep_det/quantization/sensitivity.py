@@ -16,7 +16,7 @@ from torch.fx import GraphModule, Node
 
 from ._backend import float_conv, is_activation_observer, without_observers
 from .diagnostics import NoisePower, flatten_outputs
-from .prepare import PreparedDetector
+from .prepare import PreparedModel
 
 QParams = Tuple[float, int, int, int]  # scale, zero point, quant_min, quant_max
 
@@ -60,12 +60,12 @@ def _layer_observers(observed: GraphModule) -> Dict[str, Tuple[Optional[str], Op
 
 
 @torch.no_grad()
-def layer_sensitivity(prepared: PreparedDetector, batches: Iterable[Union[Tensor, dict]],
+def layer_sensitivity(prepared: PreparedModel, batches: Iterable[Union[Tensor, dict]],
                       layers: Optional[Sequence[str]] = None) -> List[dict]:
     """Output SQNR of the tensor path when only one layer is quantized, for each layer.
 
     Args:
-        prepared: A calibrated :class:`~.prepare.PreparedDetector`.
+        prepared: A calibrated :class:`~.prepare.PreparedModel`.
         batches: Images (tensors or dataloader batches); a few suffice.
         layers: Layers to test, default every quantized layer (``prepared.quantized_layers``).
 
@@ -78,7 +78,7 @@ def layer_sensitivity(prepared: PreparedDetector, batches: Iterable[Union[Tensor
     qparams = {name: _qparams(prepared.observed.get_submodule(name))
                for pair in observers.values() for name in pair if name is not None}
     images = [prepared.images(batch) for batch in batches]
-    references = [flatten_outputs(prepared.float_head(graph(x))) for x in images]
+    references = [flatten_outputs(prepared.float_tail(graph(x))) for x in images]
     results = []
     for name in layers:
         layer = graph.get_submodule(name)
@@ -96,7 +96,7 @@ def layer_sensitivity(prepared: PreparedDetector, batches: Iterable[Union[Tensor
         meter = NoisePower()
         try:
             for x, reference in zip(images, references):
-                meter.add(reference, flatten_outputs(prepared.float_head(graph(x))))
+                meter.add(reference, flatten_outputs(prepared.float_tail(graph(x))))
         finally:
             for handle in handles:
                 handle.remove()

@@ -184,15 +184,15 @@ def test_an_immutable_output_folder(synthetic_checkpoint: Path, tmp_path: Path, 
 @pytest.mark.parametrize('sig, code, word', [(signal.SIGTERM, 143, 'terminated'), (signal.SIGINT, 130, 'interrupted')])
 def test_interrupted_runs_leave_nothing_behind(synthetic_checkpoint: Path, tmp_path: Path, sig, code, word) -> None:
     out = tmp_path / 'runs' / 'out'
+    # --sensitivity (every layer quantized alone) keeps the run busy for seconds after it writes config.py
     proc = subprocess.Popen([sys.executable, 'tools/ptq.py', str(synthetic_checkpoint), '--int8', '--calib-images',
-                             '4', '--out', str(out), '--no-progress'], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             '4', '--sensitivity', '--out', str(out), '--no-progress'], cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while not list((tmp_path / 'runs').glob('.out.partial-*')) and time.monotonic() < deadline:
+    while not list((tmp_path / 'runs').glob('.out.partial-*/config.py')) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
-        time.sleep(0.1)
-    time.sleep(1.0)  # well inside the run
-    os.kill(proc.pid, sig)
+        time.sleep(0.05)
+    os.kill(proc.pid, sig)  # inside the run: its staging folder exists and holds a file
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-2000:]
     assert err.strip().splitlines()[-1] == f'ptq.py: {word}' and 'Traceback' not in err

@@ -140,7 +140,8 @@ def two_stage_checkpoint(checkpoint: Path) -> Path:
 
 def test_detectors_without_a_deployable_tensor_path(two_stage_checkpoint: Path, tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, two_stage_checkpoint, '--int8', '--out', tmp_path / 'int8')
-    assert_one_line_error(code, err, '--int8 quantizes mmdet single-stage detectors with a neck; FasterRCNN is not')
+    assert_one_line_error(code, err, '--int8 quantizes mmdet single-stage detectors with a neck and mmseg '
+                                     'EncoderDecoder segmentors; FasterRCNN is neither')
     assert not (tmp_path / 'int8').exists()
     code, stdout, err = run(capsys, two_stage_checkpoint, '--out', tmp_path / 'fp32')
     assert code == 0, err

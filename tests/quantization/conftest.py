@@ -7,8 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from ptq_testing import realistic_bn, synthetic_images, tiny_yolov6
-from qarep_det.quantization import (PreparedDetector, QuantConfig, QuantizedDetector, calibrate, convert_detector,
-                                    prepare_detector)
+from qarep_det.quantization import (PreparedModel, QuantConfig, DeployedModel, calibrate, convert_model,
+                                    prepare_model)
 
 
 @pytest.fixture(scope='session')
@@ -29,12 +29,12 @@ def yolov6_model(calibration_batches) -> nn.Module:
 
 
 @pytest.fixture(scope='session')
-def prepared(yolov6_model, calibration_batches) -> PreparedDetector:
-    prepared = prepare_detector(yolov6_model, calibration_batches[0], QuantConfig(observer='minmax'))
+def prepared(yolov6_model, calibration_batches) -> PreparedModel:
+    prepared = prepare_model(yolov6_model, calibration_batches[0], QuantConfig(observer='minmax'))
     calibrate(prepared, calibration_batches, progress=False)
     return prepared
 
 
 @pytest.fixture(scope='session')
-def quantized(prepared) -> QuantizedDetector:
-    return convert_detector(prepared)
+def quantized(prepared) -> DeployedModel:
+    return convert_model(prepared)

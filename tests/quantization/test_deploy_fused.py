@@ -7,7 +7,8 @@ from mmengine.config import Config
 
 from qarep_det import reparameterize_model
 from qarep_det.ptq.evaluation import memory_format
-from qarep_det.quantization import DeployedDetector, QuantizedDetector, deploy_fused, load_deployed, save_deployed
+from qarep_det.quantization import deploy_fused, load_deployed, save_deployed
+from qarep_det.quantization.adapters.detection import DeployedDetector
 
 from ptq_testing import IMAGE_SIZE, NUM_CLASSES
 
@@ -39,8 +40,8 @@ def test_fused_yolov6_file_reproduces_the_unfused_model(yolov6_model, test_image
     path = save_deployed(deployed, tmp_path, YOLOV6_CFG, test_images[:1])
     assert path.name == 'model_fp32.pt'
     loaded = load_deployed(path)
-    assert type(loaded) is DeployedDetector and not isinstance(loaded, QuantizedDetector)
-    assert loaded.info == dict(graph='fp32_fused', detector='YOLOv6')
+    assert type(loaded) is DeployedDetector and not loaded.quantized
+    assert loaded.info == dict(task='detection', model='YOLOv6', graph='fp32_fused')
     images = torch.rand(3, 3, 64, 128)  # another batch size and resolution than traced
     with torch.no_grad():
         assert_same_outputs(yolov6_model(images, mode='tensor'), loaded(images, mode='tensor'), atol=1e-4)

@@ -4,7 +4,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 
-from qarep_det.quantization import calibrate, convert_detector, output_sqnr, prepare_detector, quantization_params
+from qarep_det.quantization import calibrate, convert_model, output_sqnr, prepare_model, quantization_params
 
 
 def test_retinanet_qarepvgg_a0_backbone_and_neck_quantize_and_run(repo_root) -> None:
@@ -14,12 +14,12 @@ def test_retinanet_qarepvgg_a0_backbone_and_neck_quantize_and_run(repo_root) -> 
     model = MODELS.build(cfg.model)
     model.init_weights()
     batches = [torch.rand(1, 3, 96, 128) for _ in range(2)]
-    prepared = prepare_detector(model.eval(), batches[0])
+    prepared = prepare_model(model.eval(), batches[0])
     calibrate(prepared, batches, progress=False)
-    quantized = convert_detector(prepared)
+    quantized = convert_model(prepared)
 
     summary = prepared.summary()
-    assert summary['graph'] == 'backbone+neck' and not prepared.head_quantized
+    assert (summary['task'], summary['graph']) == ('detection', 'backbone+neck')
     assert len(prepared.quantized_layers) == 22 + 3 + 3 + 2  # fused blocks, FPN lateral, output, extra convs
     assert all(n.startswith(('backbone.', 'neck.')) for n in prepared.quantized_layers)
     assert len(prepared.float_layers) == 10 and all(n.startswith('bbox_head.') for n in prepared.float_layers)

@@ -12,7 +12,7 @@ import torch
 
 from qarep_det import reparameterize_model
 from qarep_det.quantization import (QuantConfig, auto_skip_layers, calibrate, layer_sensitivity, output_sqnr,
-                                    prepare_detector)
+                                    prepare_model)
 
 STEM, NEXT = 'backbone.stem.reparam_conv', 'backbone.stages.0.0.reparam_conv'
 
@@ -59,7 +59,7 @@ def test_a_layer_with_an_outlier_channel_ranks_first(yolov6_model, calibration_b
     for before, after in zip(reference, model(images, mode='tensor')):  # the same float network
         for a, b in zip(before, after):
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
-    prepared = prepare_detector(model, calibration_batches[0], QuantConfig(observer='minmax'))
+    prepared = prepare_model(model, calibration_batches[0], QuantConfig(observer='minmax'))
     calibrate(prepared, calibration_batches, progress=False)
 
     outlier_table = layer_sensitivity(prepared, [images])

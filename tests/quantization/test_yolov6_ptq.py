@@ -7,9 +7,10 @@ from mmdet.structures import DetDataSample
 from torch import nn
 
 from qarep_det.models.layers import RepModule
-from qarep_det.quantization import (QuantConfig, calibrate, convert_detector, layer_sqnr, load_deployed,
-                                    output_sqnr, prepare_detector, quantization_params, save_quantized)
-from qarep_det.quantization.modules import DecodingHeadModule, QuantizableSiLU, replace_silu
+from qarep_det.quantization import (QuantConfig, calibrate, convert_model, layer_sqnr, load_deployed,
+                                    output_sqnr, prepare_model, quantization_params, save_quantized)
+from qarep_det.quantization.adapters.detection import DecodingHeadModule
+from qarep_det.quantization.modules import QuantizableSiLU, replace_silu
 
 from ptq_testing import IMAGE_SIZE, NUM_CLASSES, realistic_bn, tiny_yolov6
 
@@ -99,9 +100,9 @@ def test_dfl_head_decodes_quantized_distributions(calibration_batches) -> None:
     torch.manual_seed(0)
     model = realistic_bn(tiny_yolov6(reg_max=16), calibration_batches[:1])
     images = calibration_batches[0][:, :, :64, :64]
-    prepared = prepare_detector(model, images)
+    prepared = prepare_model(model, images)
     calibrate(prepared, [images], progress=False)
-    quantized = convert_detector(prepared)
+    quantized = convert_model(prepared)
     assert isinstance(quantized.bbox_head.head_module, DecodingHeadModule)
     assert quantized(images, mode='tensor')[1][0].shape == (2, 4 * 17, 8, 8)
     result = quantized.predict(images, data_samples(2, size=64))[0]
@@ -134,11 +135,11 @@ def test_save_load_round_trip(quantized, test_images, tmp_path) -> None:
 
 def test_skip_layers_stay_float(yolov6_model, calibration_batches, test_images) -> None:
     skip = ('backbone.stem.reparam_conv', 'bbox_head.head_module.cls_preds.0')
-    prepared = prepare_detector(yolov6_model, calibration_batches[0], QuantConfig(skip_layers=skip))
+    prepared = prepare_model(yolov6_model, calibration_batches[0], QuantConfig(skip_layers=skip))
     loader_batch = dict(inputs=[(image * 255).byte() for image in calibration_batches[0]],  # a dataloader's
                         data_samples=data_samples(2))
     assert calibrate(prepared, [loader_batch, calibration_batches[1]], progress=False) == 4
-    quantized = convert_detector(prepared)
+    quantized = convert_model(prepared)
     assert prepared.float_layers == list(skip)
     assert set(quantization_params(quantized)['layers']) == set(prepared.layer_names) - set(skip)
     for name in skip:
@@ -146,27 +147,27 @@ def test_skip_layers_stay_float(yolov6_model, calibration_batches, test_images) 
         assert params and all(p.dtype == torch.float32 for p in params)
     assert output_sqnr(prepared, quantized, [test_images])['all'] > OUTPUT_SQNR_FLOOR_DB
     with pytest.raises(ValueError, match='skip_layers not in the quantized graph: backbone.nope'):
-        prepare_detector(yolov6_model, test_images, QuantConfig(skip_layers=('backbone.nope',)))
+        prepare_model(yolov6_model, test_images, QuantConfig(skip_layers=('backbone.nope',)))
 
 
-def test_not_a_single_stage_detector() -> None:
-    with pytest.raises(TypeError, match='expected an mmdet single-stage detector with a neck'):
-        prepare_detector(nn.Conv2d(3, 3, 1), torch.rand(1, 3, 32, 32))
+def test_a_model_without_an_adapter_is_refused() -> None:
+    with pytest.raises(TypeError, match='Conv2d has no quantization adapter: supported are mmdet single-stage'):
+        prepare_model(nn.Conv2d(3, 3, 1), torch.rand(1, 3, 32, 32))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('observer', ['histogram', 'percentile', 'mae'])
 def test_each_observer_quantizes_yolov6(yolov6_model, calibration_batches, test_images, observer) -> None:
-    prepared = prepare_detector(yolov6_model, calibration_batches[0], QuantConfig(observer=observer))
+    prepared = prepare_model(yolov6_model, calibration_batches[0], QuantConfig(observer=observer))
     calibrate(prepared, calibration_batches, progress=False)
-    assert output_sqnr(prepared, convert_detector(prepared), [test_images])['all'] > OUTPUT_SQNR_FLOOR_DB
+    assert output_sqnr(prepared, convert_model(prepared), [test_images])['all'] > OUTPUT_SQNR_FLOOR_DB
 
 
 @pytest.mark.slow
 def test_quantized_silu_removes_the_dequantize_hops(yolov6_model, calibration_batches, test_images) -> None:
-    prepared = prepare_detector(yolov6_model, calibration_batches[0], silu='quantized')
+    prepared = prepare_model(yolov6_model, calibration_batches[0], silu='quantized')
     calibrate(prepared, calibration_batches, progress=False)
-    quantized = convert_detector(prepared)
+    quantized = convert_model(prepared)
     nodes = list(quantized.tensor_path.graph.graph.nodes)
     assert sum(n.target is torch.quantize_per_tensor for n in nodes) == 1  # the image
     assert sum(n.target == 'dequantize' for n in nodes) == 6  # the outputs only
@@ -180,7 +181,7 @@ def test_other_backends(yolov6_model, calibration_batches, test_images, backend)
     if backend not in torch.backends.quantized.supported_engines:
         pytest.skip(f'{backend} not in this torch build')
     engine = torch.backends.quantized.engine
-    prepared = prepare_detector(yolov6_model, calibration_batches[0], QuantConfig(backend=backend))
+    prepared = prepare_model(yolov6_model, calibration_batches[0], QuantConfig(backend=backend))
     calibrate(prepared, calibration_batches, progress=False)
-    assert output_sqnr(prepared, convert_detector(prepared), [test_images])['all'] > OUTPUT_SQNR_FLOOR_DB
+    assert output_sqnr(prepared, convert_model(prepared), [test_images])['all'] > OUTPUT_SQNR_FLOOR_DB
     assert torch.backends.quantized.engine == engine  # restored after conversion and inference
