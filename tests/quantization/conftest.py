@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ptq_testing import realistic_bn, synthetic_images, tiny_yolov6
-from qarep_det.quantization import (PreparedModel, QuantConfig, DeployedModel, calibrate, convert_model,
+from qarep_det.quantization import (DeployedModel, PreparedModel, QuantConfig, calibrate, convert_model,
                                     prepare_model)
 
 

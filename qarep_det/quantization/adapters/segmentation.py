@@ -14,9 +14,11 @@ Provenance: the predict path is mmseg 1.x ``EncoderDecoder.predict`` / ``inferen
 import copy
 from typing import List, Optional, Tuple
 
+from mmengine.config import ConfigDict
 from mmengine.registry import DefaultScope
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import BaseSegmentor, EncoderDecoder
+from mmseg.models.utils import Upsample
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor, nn
@@ -48,6 +50,17 @@ class BackboneNeckDecode(nn.Module):
         if self.neck is not None:
             feats = self.neck(feats)
         return self.decode_head(feats)
+
+
+def traceable_upsample(layer: Upsample) -> nn.Upsample:
+    """``nn.Upsample`` computing what an mmseg ``Upsample`` (``scale_factor``, no ``size``) computes.
+
+    mmseg's ``Upsample`` derives the output size with Python ints from the input's shape, which FX
+    cannot trace; ``recompute_scale_factor=True`` makes ``nn.Upsample`` interpolate to the same
+    ``floor(size * scale)`` with the scale recomputed from the sizes, as ``F.interpolate(size=...)`` does.
+    """
+    return nn.Upsample(scale_factor=layer.scale_factor, mode=layer.mode, align_corners=layer.align_corners,
+                       recompute_scale_factor=True)
 
 
 class LogitsResize(nn.Module):
@@ -103,7 +116,7 @@ class DeployedSegmentor(DeployedModel, BaseSegmentor):
         self.align_corners = decode_head.align_corners
         self.num_classes = decode_head.num_classes
         self.out_channels = decode_head.out_channels
-        self.test_cfg = test_cfg if test_cfg is not None else dict(mode='whole')
+        self.test_cfg = ConfigDict(test_cfg if test_cfg is not None else dict(mode='whole'))
         self.backend = backend
         self.info = info
 
@@ -132,8 +145,16 @@ class SegmentationAdapter(TaskAdapter):
         return isinstance(model, EncoderDecoder) and isinstance(model.decode_head, BaseDecodeHead)
 
     def split(self, model: nn.Module) -> Tuple[nn.Module, nn.Module]:
-        return BackboneNeckDecode(model.backbone, model.neck if model.with_neck else None,
-                                  model.decode_head), nn.Identity()
+        """As :meth:`TaskAdapter.split`; a decode head with mmseg ``Upsample`` layers (``FPNHead``)
+        is a copy whose ``Upsample`` are :func:`traceable_upsample` (FX cannot trace their sizes)."""
+        head = model.decode_head
+        if any(isinstance(m, Upsample) and not m.size for m in head.modules()):
+            head = copy.deepcopy(head)
+            for parent in list(head.modules()):
+                for name, child in list(parent.named_children()):
+                    if isinstance(child, Upsample) and not child.size:
+                        setattr(parent, name, traceable_upsample(child))
+        return BackboneNeckDecode(model.backbone, model.neck if model.with_neck else None, head), nn.Identity()
 
     def graph_name(self, graph: nn.Module) -> str:
         return 'backbone+neck+decode_head' if graph.neck is not None else 'backbone+decode_head'
