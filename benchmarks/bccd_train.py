@@ -22,52 +22,18 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict
 
 import torch
 from mmengine.config import Config
 
-from common import BCCD_CONFIGS, RESULTS, ROOT, best_checkpoint, finished_epoch, write_results
+from common import (BCCD_CONFIGS, RESULTS, ROOT, best_checkpoint, finished_epoch, log_span_seconds, mean_iter_seconds,
+                    run_logged, write_results)
 from qarep_det.utils import BadInput, OneLineParser, run_tool
 
 REFERENCE = dict(name='RTMDet-tiny (mmdet, from scratch)', input=416, batch_size=8, epochs=40, train_minutes=45,
                  train_images_per_s=3.5, test_bbox_mAP=0.595, test_bbox_mAP_50=0.902)
-TIMESTAMP = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) - mmengine')
-
-
-def log_span_seconds(log: Path) -> float:
-    """Seconds from the first to the last timestamped line of an mmengine log."""
-    stamps = [m.group(1) for m in map(TIMESTAMP.match, log.read_text(errors='replace').splitlines()) if m]
-    if len(stamps) < 2:
-        return 0.0
-    parse = lambda s: datetime.strptime(s, '%Y/%m/%d %H:%M:%S')  # noqa: E731
-    return (parse(stamps[-1]) - parse(stamps[0])).total_seconds()
-
-
-def mean_iter_seconds(work_dir: Path) -> Optional[float]:
-    """Mean logged training iteration time over the run (``vis_data/scalars.json`` of each log folder)."""
-    times = []
-    for scalars in sorted(work_dir.glob('2*/vis_data/scalars.json')):
-        for line in scalars.read_text().splitlines():
-            record = json.loads(line)
-            if 'loss' in record and 'time' in record:
-                times.append(record['time'])
-    return sum(times) / len(times) if times else None
-
-
-def run(command: List[str], log: Path) -> str:
-    """Run a tool, its output appended to ``log``; stops the benchmark with the tail of the log if it fails."""
-    with open(log, 'a') as f:
-        proc = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        f.write(proc.stdout)
-    if proc.returncode != 0:
-        tail = '\n'.join(proc.stdout.splitlines()[-20:])
-        raise SystemExit(f'bccd_train.py: {" ".join(command[1:3])} failed (exit {proc.returncode}):\n{tail}')
-    return proc.stdout
-
-
 def bench_config(name: str, work_root: Path) -> Dict:
     config = BCCD_CONFIGS[name]
     cfg = Config.fromfile(str(ROOT / config))
@@ -77,7 +43,7 @@ def bench_config(name: str, work_root: Path) -> Dict:
     log = work_dir / 'benchmark.log'
     if finished_epoch(work_dir) < max_epochs:
         resume = ['--resume'] if (work_dir / 'last_checkpoint').is_file() else []
-        run([sys.executable, 'tools/train.py', config, '--work-dir', str(work_dir), *resume], log)
+        run_logged([sys.executable, 'tools/train.py', config, '--work-dir', str(work_dir), *resume], log)
     train_seconds = sum(log_span_seconds(p) for p in sorted(work_dir.glob('2*/2*.log')))
     num_train = len(json.loads((ROOT / cfg.train_dataloader.dataset.dataset.data_root /
                                 cfg.train_dataloader.dataset.dataset.ann_file).read_text())['images'])
@@ -86,7 +52,7 @@ def bench_config(name: str, work_root: Path) -> Dict:
 
     checkpoint = best_checkpoint(work_dir)
     start = time.perf_counter()
-    out = run([sys.executable, 'tools/test.py', config, str(checkpoint), '--fused', '--work-dir',
+    out = run_logged([sys.executable, 'tools/test.py', config, str(checkpoint), '--fused', '--work-dir',
                str(work_dir / 'test')], log)  # the configs test on the test split
     test_seconds = time.perf_counter() - start
     metrics = dict(kv.split(': ') for kv in re.findall(r'coco/bbox_mAP\w*: [\d.]+', out.strip().splitlines()[-1]))

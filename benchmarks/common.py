@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: the repository root, the results writer, the BCCD runs' layout
-and the channels_last copy of a model.
+"""What the benchmark scripts share: the repository root, the results writer, running a tool with
+its log, training-log timings, the BCCD runs' layout and the channels_last copy of a model.
 
 The scripts run as ``python benchmarks/<name>.py``, so this folder is first on ``sys.path`` and
 they import this module as ``common``; none of them imports another script.
@@ -8,8 +8,13 @@ Provenance: qarep_det's own benchmark conventions; results are written with the 
 atomic-write module (:mod:`qarep_det.utils.io`).
 """
 import copy
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -52,3 +57,43 @@ def best_checkpoint(work_dir: Path) -> Path:
 def channels_last(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with its 4-D weights in channels_last (NHWC) memory format."""
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
+TIMESTAMP = re.compile(r'^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) - mmengine')
+
+
+def log_span_seconds(log: Path) -> float:
+    """Seconds from the first to the last timestamped line of an mmengine log."""
+    stamps = [m.group(1) for m in map(TIMESTAMP.match, log.read_text(errors='replace').splitlines()) if m]
+    if len(stamps) < 2:
+        return 0.0
+    parse = lambda s: datetime.strptime(s, '%Y/%m/%d %H:%M:%S')  # noqa: E731
+    return (parse(stamps[-1]) - parse(stamps[0])).total_seconds()
+
+
+def mean_iter_seconds(work_dir: Path) -> Optional[float]:
+    """Mean logged training iteration time over the run (``vis_data/scalars.json`` of each log folder)."""
+    times = []
+    for scalars in sorted(work_dir.glob('2*/vis_data/scalars.json')):
+        for line in scalars.read_text().splitlines():
+            record = json.loads(line)
+            if 'loss' in record and 'time' in record:
+                times.append(record['time'])
+    return sum(times) / len(times) if times else None
+
+
+def run_logged(command: List[str], log: Path) -> str:
+    """Run a tool, its output appended to ``log``; stops the benchmark with the tail of the log if it fails."""
+    with open(log, 'a') as f:
+        proc = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        f.write(proc.stdout)
+    if proc.returncode != 0:
+        tail = '\n'.join(proc.stdout.splitlines()[-20:])
+        raise SystemExit(f'{Path(sys.argv[0]).name}: {" ".join(command[1:3])} failed (exit {proc.returncode}):\n{tail}')
+    return proc.stdout
+
+
+CAMVID_CONFIGS = {'fcn_qarepvgg-a0': 'configs/seg/fcn_qarepvgg-a0-s8_1xb8-1k_camvid-256x320.py'}
+"""The CamVid models that ``camvid_seg.py`` trains, quantizes and compares (one schedule for all)."""
+CAMVID_REFERENCE = 'bisenetv2'
+"""The reference of ``CAMVID_CONFIGS`` (mmseg's own model, evaluated in FP32 only)."""
