@@ -25,8 +25,9 @@ visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends, name='vi
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'
 
-# Distributed runs convert every BatchNorm to torch.nn.SyncBatchNorm, as YOLOv6 trains; mmengine
-# ignores this (and reverts SyncBN to BN) when not distributed. Set to None to keep per-GPU BN.
+# Distributed runs convert every BatchNorm to torch.nn.SyncBatchNorm (mmdet's common multi-GPU
+# practice; mmengine ignores it when not distributed). The YOLOv6 COCO configs set None: the
+# official trainer keeps per-GPU BN (plain DDP); so do the small-data CPU configs.
 sync_bn = 'torch'
 
 load_from = None
