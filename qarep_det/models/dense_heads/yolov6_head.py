@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+from mmdet.models.losses import VarifocalLoss
 from mmdet.models.utils import filter_scores_and_topk
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures.bbox import distance2bbox, get_box_tensor
@@ -27,7 +28,8 @@ class YOLOv6Head(BaseDenseHead):
     Args:
         head_module: Config of the layers (:class:`YOLOv6HeadModule`).
         prior_generator: Point generator; one prior per location at offset 0.5.
-        loss_cls: Classification loss on soft targets (``VarifocalLoss``).
+        loss_cls: ``VarifocalLoss`` (``use_sigmoid``, ``iou_weighted``) on soft targets; its ``alpha``,
+            ``gamma`` and ``loss_weight`` are applied as the official code does (:meth:`_loss_cls`).
         loss_bbox: IoU-type box loss on xyxy boxes (``GIoULoss`` or ``SIoULoss``).
         loss_dfl: ``DistributionFocalLoss`` when the head module regresses distributions
             (``reg_max > 0``), else ``None``.
@@ -117,10 +119,8 @@ class YOLOv6Head(BaseDenseHead):
         assigned = self._current_assigner().assign(flat_cls.detach().sigmoid(), pred_bboxes.detach().float(),
                                                    priors, num_level_priors, gt_labels, gt_bboxes, valid)
         target_scores = assigned.scores.to(flat_cls.dtype)
-        avg_factor = target_scores.sum().clamp(min=1).item()
-        losses = dict(loss_cls=self.loss_cls(flat_cls.reshape(-1, self.num_classes),
-                                             target_scores.reshape(-1, self.num_classes),
-                                             reduction_override='sum') / avg_factor)
+        avg_factor = target_scores.sum().clamp(min=1).item()  # official: divide only by a sum above 1
+        losses = dict(loss_cls=self._loss_cls(flat_cls, target_scores, assigned.labels) / avg_factor)
         fg = assigned.fg_mask
         weight = target_scores.sum(-1)[fg]  # (P,)
         if fg.any():
@@ -142,6 +142,33 @@ class YOLOv6Head(BaseDenseHead):
             if self.loss_dfl is not None:
                 losses['loss_dfl'] = dist_logits.sum() * 0
         return losses
+
+    def _loss_cls(self, flat_cls: Tensor, target_scores: Tensor, labels: Tensor) -> Tensor:
+        """Summed classification loss: the configured ``VarifocalLoss`` computed as the official code does.
+
+        Args:
+            flat_cls: ``(B, N, C)`` logits.
+            target_scores: ``(B, N, C)`` soft targets of the assigner.
+            labels: ``(B, N)`` assigned class, ``num_classes`` for background.
+
+        Provenance: meituan/YOLOv6 ``yolov6/models/losses/loss.py`` (``VarifocalLoss``, as ``ComputeLoss``
+        calls it); Zhang et al., "VarifocalNet", CVPR 2021, Eq. 2.
+        """
+        vfl = self.loss_cls
+        if not (isinstance(vfl, VarifocalLoss) and vfl.use_sigmoid and vfl.iou_weighted):
+            raise TypeError(f'YOLOv6Head needs loss_cls=VarifocalLoss(use_sigmoid=True, iou_weighted=True), got {vfl}')
+        # The official loss is a BCE of the probabilities, not of the logits (mmdet's varifocal_loss).
+        # Following it on purpose: torch clamps the logs at -100, so a logit the float32 sigmoid
+        # saturates (above ~16.6, p == 1; below ~-88, p == 0) costs 100 times its weight instead of
+        # ~|logit|, with a zero gradient; and a positive is weighted by its target score at its class
+        # even when that score is 0, where mmdet's ``target > 0`` test would make it a negative.
+        one_hot = torch.nn.functional.one_hot(labels, self.num_classes + 1)[..., :-1].float()
+        probabilities = flat_cls.sigmoid()  # in the logits' dtype, as the official head outputs them
+        with torch.autocast(device_type=flat_cls.device.type, enabled=False):
+            scores, targets = probabilities.float(), target_scores.float()
+            weight = vfl.alpha * scores.pow(vfl.gamma) * (1 - one_hot) + targets * one_hot
+            loss = torch.nn.functional.binary_cross_entropy(scores, targets, reduction='none') * weight
+        return vfl.loss_weight * loss.sum()
 
     def predict_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
                         score_factors: Optional[List[Tensor]] = None, batch_img_metas: Optional[List[dict]] = None,

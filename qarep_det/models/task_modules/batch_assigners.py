@@ -5,6 +5,9 @@ Provenance: Feng et al., "TOOD: Task-aligned One-stage Object Detection", ICCV 2
 Zhang et al., "Bridging the Gap Between Anchor-based and Anchor-free Detection via ATSS", CVPR 2020,
 Sec. 3.1 (adaptive IoU threshold mean + std over per-level top-k closest priors); as used by
 YOLOv6 v3.0 (Li et al., 2023, Sec. 2.2: ATSS warm-up epochs, then TAL with topk 13, alpha 1, beta 6).
+The selection (strict ``> 1e-9`` inside test, top-k, mean + unbiased std, highest-IoU resolution)
+and the soft targets follow meituan/YOLOv6 ``yolov6/assigners/{tal,atss}_assigner.py``; on float32
+inputs both give the same assignment (checked on random cases with tied boxes and scores).
 
 Shapes: ``B`` images, ``N`` priors (all levels), ``M`` ground-truth boxes per image after padding,
 ``C`` classes. Every assigner returns a :class:`BatchAssignResult`.

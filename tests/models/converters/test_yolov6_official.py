@@ -204,14 +204,19 @@ def test_box_loss_of_each_config_is_the_official_one(official, config) -> None:
     assert ours(pred, target) == pytest.approx(theirs(pred, target).flatten(), rel=1e-5, abs=1e-6)
 
 
-@pytest.mark.xfail(reason='measured 2e-5 .. 1e-3 (TAL) and 2e-3 .. 4e-2 (ATSS) relative: BatchTaskAlignedAssigner / '
-                          'BatchATSSAssigner pick a few other positives than the official assigners on this batch '
-                          '(e.g. 61 vs 63 with TAL); the box losses agree (test above) and DFL does to 1e-6',
-                   strict=False)
 @pytest.mark.parametrize('assigner', ['ATSS', 'TAL'])
 @pytest.mark.parametrize('name', ['yolov6n', 'yolov6s', pytest.param('yolov6m', marks=pytest.mark.slow)])
 def test_losses_equal_the_official_compute_loss(official, tmp_path, name, assigner) -> None:
-    """Classification (VFL), box (N: SIoU, S/M: GIoU) and DFL (M) losses on one batch and one set of weights."""
+    """Classification (VFL), box (N: SIoU, S/M: GIoU) and DFL (M) losses on one batch and one set of weights.
+
+    Measured: at most 7e-7 relative (M's classification loss). The official targets are normalized
+    ``xywh`` in float64: its ``preprocess`` scales them back to pixels in float64, so its boxes are
+    ``BOXES`` to ~1e-14, under the 1e-9 of the strict inside test. In float32 the round trip moves edges
+    that sit on prior centres (x1 = 100 becomes 99.9999976) and the official assigners then take two more
+    positives (priors (100, 20) and (100, 28) of stride 8), which is the data, not the loss. M's random
+    network saturates some sigmoids (p == 1), where the official BCE of probabilities is clamped (see
+    ``YOLOv6Head._loss_cls``).
+    """
     from mmengine.logging import MessageHub
     from mmengine.structures import InstanceData
     model = randomize(official.build(name, 'repvgg'))
@@ -236,8 +241,9 @@ def test_losses_equal_the_official_compute_loss(official, tmp_path, name, assign
     compute = official.ComputeLoss(num_classes=80, ori_img_size=640, warmup_epoch=1 if assigner == 'ATSS' else 0,
                                    use_dfl=reg_max > 0, reg_max=reg_max,
                                    iou_type='siou' if name == 'yolov6n' else 'giou', fpn_strides=[8, 16, 32])
-    xywh = torch.cat([(boxes[:, 2:4] + boxes[:, 4:6]) / 2, boxes[:, 4:6] - boxes[:, 2:4]], 1)
-    targets = torch.cat([boxes[:, :2], xywh / torch.tensor([WIDTH, HEIGHT, WIDTH, HEIGHT])], 1)
+    boxes64 = boxes.double()  # see the docstring
+    xywh = torch.cat([(boxes64[:, 2:4] + boxes64[:, 4:6]) / 2, boxes64[:, 4:6] - boxes64[:, 2:4]], 1)
+    targets = torch.cat([boxes64[:, :2], xywh / torch.tensor([WIDTH, HEIGHT, WIDTH, HEIGHT])], 1)
     with torch.no_grad():
         _, items = compute(model(x)[0], targets, epoch_num=0, step_num=1, batch_height=HEIGHT, batch_width=WIDTH)
     theirs = dict(loss_bbox=items[0].item(), loss_dfl=items[1].item(), loss_cls=items[2].item())

@@ -123,3 +123,34 @@ def test_learns_two_images() -> None:
             same_class = pred.labels == label
             assert same_class.any()
             assert bbox_overlaps(box[None], pred.bboxes[same_class]).max() > 0.5
+
+
+def test_classification_loss_is_the_official_bce_of_probabilities() -> None:
+    """VFL as meituan/YOLOv6 ``VarifocalLoss`` computes it, where mmdet's (of logits) differs.
+
+    Prior 0 is background with a saturated logit (sigmoid(30) == 1 in float32): the official BCE of the
+    probability is clamped to 100 and gives no gradient. Prior 1 is a positive of class 1 with target
+    score 0: the official weight at its class is that score, 0 (mmdet would count it as a negative).
+    """
+    head = MODELS.build(dict(type='YOLOv6Head', head_module=dict(type='YOLOv6HeadModule', num_classes=2, reg_max=0)))
+    logits = torch.tensor([[[30., -2.], [0.5, 1.]]], requires_grad=True)
+    targets = torch.zeros(1, 2, 2)
+    labels = torch.tensor([[2, 1]])
+    loss = head._loss_cls(logits, targets, labels)
+
+    def negative(x: float) -> torch.Tensor:  # alpha * p**gamma * -log(1 - p)
+        return 0.75 * torch.tensor(x).sigmoid() ** 2 * torch.nn.functional.softplus(torch.tensor(x))
+
+    expected = 0.75 * 100 + negative(-2.) + negative(0.5)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    mmdet = head.loss_cls(logits.reshape(-1, 2), targets.reshape(-1, 2), reduction_override='sum')
+    assert mmdet.item() == pytest.approx((0.75 * 30 + negative(-2.) + negative(0.5) + negative(1.)).item(), rel=1e-6)
+    loss.backward()
+    assert logits.grad[0, 0, 0] == 0 and logits.grad[0, 1, 1] == 0 and logits.grad[0, 1, 0] > 0
+
+
+def test_classification_loss_must_be_varifocal() -> None:
+    head = MODELS.build(dict(type='YOLOv6Head', head_module=dict(type='YOLOv6HeadModule', num_classes=2, reg_max=0),
+                             loss_cls=dict(type='FocalLoss', use_sigmoid=True, reduction='sum')))
+    with pytest.raises(TypeError, match='VarifocalLoss'):
+        head._loss_cls(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), torch.tensor([[2, 2]]))

@@ -74,3 +74,16 @@ def test_atss_positive_priors_are_near_the_centre_and_scored_by_predicted_iou() 
     distances = (priors[fg, :2] - torch.tensor([26., 26.])).norm(dim=-1)
     assert distances.max() <= 12  # among the 4 closest priors of its level
     assert torch.allclose(result.scores[0, fg, 0], torch.ones(int(fg.sum())))  # IoU of a perfect prediction
+
+
+def test_a_prior_on_the_box_edge_is_not_inside_one_a_rounding_error_inside_is() -> None:
+    """Strictly inside by more than 1e-9, as meituan/YOLOv6 ``select_candidates_in_gts``: an edge that a
+    float32 round trip through normalized ``xywh`` moves by 2.4e-6 (12 -> 11.9999976) adds a column."""
+    priors, counts = grid_priors(64, strides=(8,))  # centres 4, 12, ..., 60
+    assigner = BatchTaskAlignedAssigner(num_classes=1, topk=16)
+    for x1, columns in ((12., 3), (11.9999976, 4)):
+        gt_bboxes = torch.tensor([[[x1, 12., 44., 44.]]])
+        pred_bboxes = gt_bboxes.expand(1, len(priors), 4).clone()  # perfect boxes everywhere
+        result = assigner.assign(torch.ones(1, len(priors), 1), pred_bboxes, priors, counts, torch.zeros(1, 1, 1),
+                                 gt_bboxes, torch.ones(1, 1, 1))
+        assert result.fg_mask.sum() == 3 * columns  # rows 20, 28, 36: y = 12 and 44 are on the edges
