@@ -93,7 +93,9 @@ def run_logged(command: List[str], log: Path) -> str:
     return proc.stdout
 
 
-CAMVID_CONFIGS = {'fcn_qarepvgg-a0': 'configs/seg/fcn_qarepvgg-a0-s8_1xb8-1k_camvid-256x320.py'}
+CAMVID_CONFIGS = {'fcn_qarepvgg-a0': 'configs/seg/fcn_qarepvgg-a0_1xb8-1k_camvid-256x320.py',
+                  'fcn_repvgg-a0': 'configs/seg/fcn_repvgg-a0_1xb8-1k_camvid-256x320.py',
+                  'bisenetv2': 'configs/seg/bisenetv2_fcn_1xb8-1k_camvid-256x320.py'}
 """The CamVid models that ``camvid_seg.py`` trains, quantizes and compares (one schedule for all)."""
 CAMVID_REFERENCE = 'bisenetv2'
 """The reference of ``CAMVID_CONFIGS`` (mmseg's own model, evaluated in FP32 only)."""

@@ -1,11 +1,13 @@
-"""Evaluate a checkpoint with its config's test dataloader and evaluator (thin wrapper around ``Runner``).
+"""Evaluate a detector or segmentor checkpoint with its config's test dataloader and evaluator (wraps ``Runner``).
 
 Usage:
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl] [--partial]
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm}] [--fused]
 
-The metrics (e.g. ``coco/bbox_mAP``) are logged and printed; ``--out`` also dumps the predictions.
-``--fused`` evaluates the re-parameterized (deployed) model instead, through ``ReparamEvalHook``.
+The metrics (e.g. ``coco/bbox_mAP``; ``mIoU`` for a segmentor) are logged and printed on one line;
+``--out`` also dumps the predictions (detections as mmdet's ``DumpDetResults``; for a segmentor, a
+list of ``dict(img_path=..., pred_sem_seg=HxW uint8 array)``). ``--fused`` evaluates the
+re-parameterized (deployed) model instead, through ``ReparamEvalHook``.
 The checkpoint goes through the project's one checkpoint path first (safe loading; weights that
 do not fit the config's model are refused unless ``--partial``), and the test data must exist:
 bad input exits with code 2 and one line on stderr, before any work folder is made.
@@ -21,6 +23,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
+from qarep_det.datasets.camvid import check_camvid_files
+from qarep_det.engine.dump_results import dump_predictions_metric, metrics_line
 from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, check_data_files,
                              check_writable, load_config, parse_runner_args, run_tool)
 from qarep_det.utils.checkpoint import build_model, load_weights, read_checkpoint
@@ -48,6 +52,7 @@ def build_config(args: argparse.Namespace) -> Config:
         raise BadInput(f'--out must be a .pkl or .pickle file, got {args.out}')
     load_weights(build_model(cfg), read_checkpoint(args.checkpoint), strict=not args.partial)
     check_data_files(cfg, ('test_dataloader',))
+    check_camvid_files(cfg, ('test_dataloader',))  # a bad CamVid label file: one line, now
     cfg.launcher = args.launcher
     if args.fused:
         hooks = cfg.get('custom_hooks', [])
@@ -69,11 +74,8 @@ def test(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if args.out is not None:
-        from mmdet.evaluation import DumpDetResults
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    metrics = runner.test()
-    print(' '.join(f'{name}: {value:.4f}' if isinstance(value, float) else f'{name}: {value}'
-                   for name, value in metrics.items()))
+        runner.test_evaluator.metrics.append(dump_predictions_metric(runner.model, args.out))
+    print(metrics_line(runner.test()))
     return 0
 
 

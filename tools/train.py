@@ -1,4 +1,4 @@
-"""Train a detector from an MMDetection config (thin wrapper around mmengine's ``Runner``).
+"""Train a detector or segmentor from an MMDetection / MMSegmentation config (thin wrapper around ``Runner``).
 
 Usage:
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CHECKPOINT]] [--amp] [--auto-scale-lr]
@@ -8,8 +8,8 @@ Usage:
 
 Logs and checkpoints go to ``--work-dir`` (default ``work_dirs/<config name>``). ``--resume``
 alone resumes from the latest checkpoint of the work dir. Bad input (no such config or
-checkpoint, a config whose model does not build, a dataset that is not where the config says,
-``--amp`` without a GPU) exits with code 2 and one line on stderr, before any work folder is made;
+checkpoint, a config whose model does not build, a dataset that is not where the config says, a bad
+CamVid label file, ``--amp`` without a GPU) exits with code 2 and one line on stderr, before any work folder is made;
 Ctrl-C is one line too (exit code 130; ``--resume`` continues from the last checkpoint).
 
 Provenance: MMDetection 3.3.0 ``tools/train.py``.
@@ -24,6 +24,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading under torch >= 2.6)
+from qarep_det.datasets.camvid import check_camvid_files
 from qarep_det.utils import (BadInput, OneLineParser, adapt_cpu_distributed, add_runner_arguments, check_data_files,
                              check_schedule, check_writable, load_config, parse_runner_args, run_tool)
 from qarep_det.utils.checkpoint import build_model, read_checkpoint
@@ -68,7 +69,9 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.default_hooks.logger.interval = max(cfg.default_hooks.logger.get('interval', 50), 100)
     build_model(cfg)  # a config (or --cfg-options value) that does not build: one line, now
     check_schedule(cfg)  # e.g. train_cfg.max_epochs=1 before the warm-up ends
-    check_data_files(cfg, ('train_dataloader', 'val_dataloader') if cfg.get('val_cfg') else ('train_dataloader',))
+    loaders = ('train_dataloader', 'val_dataloader') if cfg.get('val_cfg') else ('train_dataloader',)
+    check_data_files(cfg, loaders)
+    check_camvid_files(cfg, loaders)  # a bad CamVid label file: one line, now
     adapt_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo, plain BN
     return cfg
 

@@ -117,7 +117,10 @@ def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: to
             prepared = q.prepare_model(model, example, _quant_config(opts, skip))
             q.calibrate(prepared, calib_loader, progress=opts.progress)
     with _timed(timings, 'convert_and_save'):
-        int8 = q.convert_model(prepared)
+        try:
+            int8 = q.convert_model(prepared)
+        except ValueError as exc:  # activations no INT8 scale can hold: the checkpoint's model is broken
+            raise BadInput(str(exc)) from None
         result['path'] = q.save_quantized(int8, out, cfg.model, example, cfg)['model']
     with _timed(timings, 'diagnostics'):
         weights = q.weight_stats(prepared.float_path)

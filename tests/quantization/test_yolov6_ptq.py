@@ -185,3 +185,12 @@ def test_other_backends(yolov6_model, calibration_batches, test_images, backend)
     calibrate(prepared, calibration_batches, progress=False)
     assert output_sqnr(prepared, convert_model(prepared), [test_images])['all'] > OUTPUT_SQNR_FLOOR_DB
     assert torch.backends.quantized.engine == engine  # restored after conversion and inference
+
+
+def test_activations_no_int8_scale_can_hold_are_refused(calibration_batches) -> None:
+    model = realistic_bn(tiny_yolov6(), calibration_batches, shift=1e9)  # a broken float model
+    prepared = prepare_model(model, calibration_batches[0])
+    calibrate(prepared, calibration_batches, progress=False)
+    with pytest.raises(ValueError, match=r'the activations of backbone\.stem\.reparam_conv reach \[1e\+09, 1e\+09\] in '
+                                         r'calibration: too large for INT8 \(limit 1e\+08\)'):
+        convert_model(prepared)

@@ -5,13 +5,14 @@ epoch takes minutes, a bar with the rate, the ETA and the running loss is easier
 """
 from typing import Optional
 
-from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from tqdm import tqdm
 
+from ...registry import register_hook
 
-@HOOKS.register_module()
+
+@register_hook
 class ProgressBarHook(Hook):
     """Shows training (and validation) progress as tqdm bars on the main process.
 

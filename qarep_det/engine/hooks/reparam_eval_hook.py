@@ -5,15 +5,15 @@ every evaluation so the reported mAP is that of the network that will be shipped
 """
 from typing import Optional
 
-from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from ...registry import register_hook
 from ...reparam import reparameterize_model
 
 
-@HOOKS.register_module()
+@register_hook
 class ReparamEvalHook(Hook):
     """Swap in a fused copy of the model for every validation and test epoch.
 

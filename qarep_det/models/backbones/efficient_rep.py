@@ -7,15 +7,15 @@ Widths and depths are those of the official ``configs/yolov6{n,s,m,l}.py``.
 """
 from typing import Optional, Sequence
 
-from mmdet.registry import MODELS
 from torch import nn
 
+from ...registry import register_model
 from ..layers.csp_layers import (CSPSPPF, SPPF, YOLOV6_NORM_CFG, BepC3, RepStage, build_block, scale_depth,
                                  scale_width)
 from .base_backbone import BaseRepBackbone
 
 
-@MODELS.register_module()
+@register_model
 class EfficientRep(BaseRepBackbone):
     """EfficientRep: a rep-block stem, four stages of (stride-2 block + ``RepStage``), SPPF last.
 
@@ -87,7 +87,7 @@ class EfficientRep(BaseRepBackbone):
         return nn.Sequential(*layers)
 
 
-@MODELS.register_module()
+@register_model
 class CSPBepBackbone(EfficientRep):
     """EfficientRep with ``BepC3`` (CSPStackRep) stages, used by YOLOv6 v3.0 M and L.
 

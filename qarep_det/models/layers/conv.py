@@ -8,9 +8,9 @@ from typing import Optional, Tuple
 
 import torch
 from mmcv.cnn import build_activation_layer, build_norm_layer
-from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import register_model
 from .fusion import KernelBias, fuse_bn_module
 
 
@@ -89,7 +89,7 @@ class RepModule(nn.Module):
         self.deploy = True
 
 
-@MODELS.register_module()
+@register_model
 class ConvBNAct(RepModule):
     """Conv (no bias) -> norm -> activation; re-parameterizes by folding the norm into the conv.
 

@@ -12,9 +12,9 @@ import math
 from typing import Optional
 
 import torch
-from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import MODELS
 from .conv import ConvBNAct
 
 YOLOV6_NORM_CFG = dict(type='BN', momentum=0.03, eps=0.001)

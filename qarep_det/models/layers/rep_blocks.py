@@ -10,14 +10,14 @@ followed by the activation.
 """
 from typing import Optional
 
-from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import register_model
 from .conv import ConvBNAct, RepModule, build_act, build_norm
 from .fusion import KernelBias, avg_pool_kernel, fuse_bn_module, identity_kernel, pad_kernel
 
 
-@MODELS.register_module()
+@register_model
 class RepVGGBlock(RepModule):
     """RepVGG block: ``act(BN(conv_kxk(x)) + BN(conv_1x1(x)) + BN(x))``.
 
@@ -67,7 +67,7 @@ class RepVGGBlock(RepModule):
         return self.act(out)
 
 
-@MODELS.register_module()
+@register_model
 class QARepVGGBlock(RepModule):
     """QARepVGG block: ``act(BN(BN(conv_kxk(x)) + conv_1x1(x) + x))``.
 
@@ -114,7 +114,7 @@ class QARepVGGBlock(RepModule):
         return self.act(self.bn(self._branch_sum(x)))
 
 
-@MODELS.register_module()
+@register_model
 class QARepVGGBlockV2(QARepVGGBlock):
     """:class:`QARepVGGBlock` plus a ``k x k`` average-pool branch (YOLOv6 v3.0 ``qarepvggv2``).
 

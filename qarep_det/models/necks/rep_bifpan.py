@@ -7,9 +7,9 @@ level in the top-down path; the rest is Rep-PAN, Li et al. 2022, Sec. 2.1).
 from typing import Optional, Sequence
 
 import torch
-from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import register_model
 from ..layers.conv import ConvBNAct
 from ..layers.csp_layers import YOLOV6_NORM_CFG
 from .rep_pan import CSPStageMixin, RepPANNeck
@@ -43,7 +43,7 @@ class BiFusion(nn.Module):
         return self.fuse_conv(torch.cat(feats, dim=1))
 
 
-@MODELS.register_module()
+@register_model
 class RepBiFPANNeck(RepPANNeck):
     """Rep-PAN whose top-down fusions are :class:`BiFusion` (YOLOv6 v3.0 N/S).
 
@@ -80,7 +80,7 @@ class RepBiFPANNeck(RepPANNeck):
         return self.top_down_fusions[k](reduced, inputs[level + 1], inputs[level])
 
 
-@MODELS.register_module()
+@register_model
 class CSPRepBiFPANNeck(CSPStageMixin, RepBiFPANNeck):
     """:class:`RepBiFPANNeck` with ``BepC3`` stages (YOLOv6 v3.0 M/L). Other arguments as the parent.
 

@@ -7,15 +7,15 @@ CSPStackRep stages, transposed-conv upsampling).
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ...registry import register_model
 from ..layers.conv import ConvBNAct
 from ..layers.csp_layers import YOLOV6_NORM_CFG, BepC3, RepStage, scale_depth, scale_width
 
 
-@MODELS.register_module()
+@register_model
 class RepPANNeck(BaseModule):
     """Rep-PAN: a top-down path (1x1 reduce, 2x transposed-conv upsample, concat, stage) then a
     bottom-up path (3x3 stride-2 conv, concat with the reduced feature, stage).
@@ -124,7 +124,7 @@ class CSPStageMixin:
                      norm_cfg=self.norm_cfg, act_cfg=self.csp_act_cfg)
 
 
-@MODELS.register_module()
+@register_model
 class CSPRepPANNeck(CSPStageMixin, RepPANNeck):
     """:class:`RepPANNeck` with ``BepC3`` stages (YOLOv6 v2 M/L). Other arguments as the parent.
 

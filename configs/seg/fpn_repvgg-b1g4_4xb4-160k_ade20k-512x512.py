@@ -1,0 +1,4 @@
+# fpn_qarepvgg-b1g4_4xb4-160k_ade20k-512x512.py with RepVGG blocks (RepVGG-B1g4, the INT8 baseline).
+_base_ = './fpn_qarepvgg-b1g4_4xb4-160k_ade20k-512x512.py'
+
+model = dict(backbone=dict(type='RepVGG'))
