@@ -1,4 +1,4 @@
-"""Fuse and quantize a trained detector; FP32 vs INT8 COCO mAP and latency side by side.
+"""Fuse and quantize a trained detector or segmentor; FP32 vs INT8 metrics (COCO mAP, mIoU) and latency side by side.
 
 Usage:
     python tools/ptq.py CKPT [--config CFG] [--int8] [--calib-images 256]
