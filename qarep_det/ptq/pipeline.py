@@ -167,7 +167,7 @@ def _markdown(opts: PTQOptions, report: dict) -> str:
     lines = ['# PTQ report', '', f'checkpoint: `{opts.checkpoint}`', ''] + metrics_table(report['models'],
                                                                                        report['latency_ms'])
     lines += ['', f'latency: median of {settings["repeats"]} runs of the whole model (pre-processing, network, '
-              f'decoding, NMS), batch 1, {settings["input_shape"][-2]}x{settings["input_shape"][-1]}, '
+              f'post-processing), batch 1, {settings["input_shape"][-2]}x{settings["input_shape"][-1]}, '
               f'{settings["threads"]} threads; memory format: '
               + ', '.join(f'{k} {v}' for k, v in settings['memory_format'].items()),
               'deployed (TorchScript, evaluated and timed from these files): '

@@ -3,7 +3,7 @@
 This subpackage is the only part of ``qarep_det`` that imports ``torch.ao``; the FX-specific calls
 sit in ``_backend.py`` so a move to PT2E changes that file. It knows no task: it prepares,
 calibrates, converts, saves, loads and diagnoses a model's *tensor path*; a small adapter per task
-(:mod:`.adapters`: detection, segmentation) says what that path is, what stays float and how the
+(:mod:`.tasks`: detection, segmentation) says what that path is, what stays float and how the
 deployed model predicts. torch.ao's deprecation warnings are silenced inside these functions
 only. Importing it changes no global state.
 
@@ -20,9 +20,9 @@ Workflow (``tools/ptq.py`` runs it on a trained checkpoint)::
 
 What is quantized: ``prepare_model`` fuses a copy of the model (``reparameterize_model``; FX
 folds any conv-BN left), then traces the adapter's tensor path as one graph (no
-dequantize/quantize inside it): for a ``YOLOv6Head`` detector backbone + neck +
+dequantize/quantize inside it): for a YOLOv6 detector backbone + neck +
 ``bbox_head.head_module``, for any other single-stage detector with a neck backbone + neck (its
-head layers stay float), for an mmseg ``EncoderDecoder`` backbone (+ neck) + decode head.
+head layers stay float), for an mmseg encoder-decoder segmentor backbone (+ neck) + decode head.
 Conv+ReLU are fused; SiLU runs in float between a dequantize and a quantize (``silu='float'``,
 the faster on x86) or as quantized ``sigmoid`` * ``x`` (``silu='quantized'``). Decoding, priors
 and NMS (detection), the resize to the image and the argmax (segmentation) stay float. Weights:
@@ -59,7 +59,7 @@ Public API:
   ``plot_sensitivity``.
 """
 from ._backend import supported_backends
-from .adapters import TaskAdapter, adapter_for, adapter_named, deployable
+from .tasks import TaskAdapter, adapter_for, adapter_named, deployable
 from .convert import convert_model, deploy_fused
 from .diagnostics import activation_ranges, layer_sqnr, output_sqnr, weight_stats
 from .export import (FP32_MODEL_FILE, MODEL_FILE, PARAMS_FILE, deployed_config, load_deployed, quantization_params,

@@ -2,7 +2,7 @@
 
 ``convert_model`` turns a calibrated :class:`~.prepare.PreparedModel` into its INT8 deployed
 model; ``deploy_fused`` turns a float model into its fused FP32 one. The task's adapter
-(:mod:`.adapters`) wraps the tensor path: a detector's head decodes and runs NMS, a segmentor's
+(:mod:`.tasks`) wraps the tensor path: a detector's head decodes and runs NMS, a segmentor's
 post-processing resizes and takes the argmax, exactly as the float model's ``predict`` does.
 Both run NHWC (channels_last), the layout the CPU kernels compute in (oneDNN for float convs;
 FBGEMM, oneDNN and QNNPACK for quantized ones): the fused FP32 YOLOv6-N/S run 1.26x / 1.14x
@@ -18,7 +18,7 @@ import math
 
 from ..reparam import reparameterize_model
 from ._backend import convert_graph, is_activation_observer
-from .adapters import adapter_for
+from .tasks import adapter_for
 from .modules import DEPLOY_MEMORY_FORMAT, DeployedModel
 from .prepare import PreparedModel
 

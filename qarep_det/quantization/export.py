@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ..utils import BadInput, atomic_output, config_from_text, write_json_atomic
 
 from ._backend import QUANTIZED_LAYER_TYPES, quantized_engine, quiet_deprecations, supported_backends
-from .adapters import adapter_named
+from .tasks import adapter_named
 from .modules import DEPLOY_MEMORY_FORMAT, DeployedModel
 
 MODEL_FILE = 'model_int8.pt'

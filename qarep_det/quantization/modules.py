@@ -2,7 +2,7 @@
 
 A model's *tensor path* maps preprocessed images to the raw outputs its task's post-processing
 consumes (a detector's head outputs, a segmentor's logits). It is cut out of the model by the
-task's adapter (:mod:`.adapters`), traced and quantized as one graph; what the adapter keeps in
+task's adapter (:mod:`.tasks`), traced and quantized as one graph; what the adapter keeps in
 float (decoding and NMS; the final resize and argmax) runs after it.
 
 Provenance: the split follows torchvision's ``models/quantization`` (quantizable variants, one

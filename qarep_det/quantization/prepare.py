@@ -1,7 +1,7 @@
 """Prepare a model for post-training quantization and calibrate its observers.
 
 ``prepare_model`` fuses the model (``reparameterize_model``), cuts out its tensor path (the
-task's adapter, :mod:`.adapters`), makes SiLU quantizable, traces the path with FX, fuses
+task's adapter, :mod:`.tasks`), makes SiLU quantizable, traces the path with FX, fuses
 conv+BN(+ReLU) and inserts observers. ``calibrate`` runs images through the observed graph.
 
 Provenance: Nagel et al., "A White Paper on Neural Network Quantization", 2021, Sec. 3.5
@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..reparam import reparameterize_model
 from ._backend import FLOAT_LAYER_TYPES, prepare_graph
-from .adapters import TaskAdapter, adapter_for
+from .tasks import TaskAdapter, adapter_for
 from .modules import replace_silu
 from .qconfig import PER_TENSOR_WEIGHT_TYPES, QuantConfig
 
@@ -97,9 +97,9 @@ def prepare_model(model: nn.Module, example_inputs: Tensor, config: QuantConfig 
                   silu: str = 'float') -> PreparedModel:
     """Fuse a copy of ``model``, trace its tensor path and insert observers.
 
-    The tensor path is the adapter's (:mod:`.adapters`): for a ``YOLOv6Head`` detector backbone +
+    The tensor path is the adapter's (:mod:`.tasks`): for a YOLOv6 detector backbone +
     neck + ``bbox_head.head_module``, for other single-stage detectors backbone + neck (the head
-    layers stay float), for an ``EncoderDecoder`` segmentor backbone (+ neck) + decode head.
+    layers stay float), for an mmseg encoder-decoder segmentor backbone (+ neck) + decode head.
 
     Args:
         model: A model an adapter deploys (left unchanged).

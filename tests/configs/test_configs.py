@@ -45,6 +45,11 @@ EXPECTED = {
     'yolov6m_qarep.py': Expected('QARepVGGBlockV2', **M_COCO),
     'yolov6m_repvgg.py': Expected('RepVGGBlock', **M_COCO),
     'yolov6l.py': Expected('ConvBNAct', **dict(M_COCO, widen=1.0, deepen=1.0)),
+    # step 1 of the official recipe (--fuse_ab): DFL heads for N/S too, N at batch 16 x 8 with lr 0.01
+    'yolov6n_qarep_fuseab.py': Expected('QARepVGGBlockV2', **dict(N_COCO, reg_max=16, lr=0.01)),
+    'yolov6s_qarep_fuseab.py': Expected('QARepVGGBlockV2', **dict(S_COCO, reg_max=16)),
+    'yolov6m_qarep_fuseab.py': Expected('QARepVGGBlockV2', **M_COCO),
+    'yolov6l_fuseab.py': Expected('ConvBNAct', **dict(M_COCO, widen=1.0, deepen=1.0)),
     'bccd_det/yolov6n_qarep_bccd.py': Expected('QARepVGGBlockV2', **N_BCCD),
     'bccd_det/yolov6n_repvgg_bccd.py': Expected('RepVGGBlock', **N_BCCD),
     'synthetic/yolov6n_qarep_synthetic.py': Expected('QARepVGGBlockV2', **N_SYNTHETIC),
@@ -152,7 +157,7 @@ def test_coco_schedule_data_and_runtime(name: str) -> None:
     assert cfg.eval_protocols.yolov6_640 == dict(shrink_size=6 if 'yolov6s' in name else 4, score_thr=0.03,
                                                  iou_threshold=0.65, nms_pre=30000, max_per_img=300)
     loader = cfg.train_dataloader
-    assert (loader.batch_size, loader.num_workers) == (32, 8)
+    assert (loader.batch_size, loader.num_workers) == (16 if name == 'yolov6n_qarep_fuseab.py' else 32, 8)
     assert loader.dataset.type == 'MultiImageMixDataset' and loader.dataset.dataset.data_root == 'data/coco/'
     pipeline = loader.dataset.pipeline
     assert types(pipeline) == ['Mosaic', 'LetterResize', 'YOLOv6RandomAffine'] + ['YOLOv6MixUp'] * m_or_l + [

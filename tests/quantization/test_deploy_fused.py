@@ -8,7 +8,7 @@ from mmengine.config import Config
 from qarep_det import reparameterize_model
 from qarep_det.ptq.evaluation import memory_format
 from qarep_det.quantization import deploy_fused, load_deployed, save_deployed
-from qarep_det.quantization.adapters.detection import DeployedDetector
+from qarep_det.quantization.tasks.detection import DeployedDetector
 
 from ptq_testing import IMAGE_SIZE, NUM_CLASSES
 

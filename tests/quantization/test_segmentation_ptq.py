@@ -16,7 +16,7 @@ from ptq_testing import synthetic_images
 from qarep_det import reparameterize_model
 from qarep_det.quantization import (QuantConfig, calibrate, convert_model, deploy_fused, load_deployed, output_sqnr,
                                     prepare_model, quantization_params, save_deployed, save_quantized)
-from qarep_det.quantization.adapters.segmentation import DeployedSegmentor
+from qarep_det.quantization.tasks.segmentation import DeployedSegmentor
 
 NUM_CLASSES = 5
 PREPROCESSOR = dict(type='SegDataPreProcessor', mean=[0., 0., 0.], std=[255., 255., 255.], bgr_to_rgb=True,

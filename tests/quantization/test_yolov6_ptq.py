@@ -9,7 +9,7 @@ from torch import nn
 from qarep_det.models.layers import RepModule
 from qarep_det.quantization import (QuantConfig, calibrate, convert_model, layer_sqnr, load_deployed,
                                     output_sqnr, prepare_model, quantization_params, save_quantized)
-from qarep_det.quantization.adapters.detection import DecodingHeadModule
+from qarep_det.quantization.tasks.detection import DecodingHeadModule
 from qarep_det.quantization.modules import QuantizableSiLU, replace_silu
 
 from ptq_testing import IMAGE_SIZE, NUM_CLASSES, realistic_bn, tiny_yolov6

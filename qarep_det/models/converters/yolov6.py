@@ -3,7 +3,9 @@
 The source is read by :mod:`.yolov6_pickle` (nothing in it runs). The variant is recognised from
 the pickled classes (``RepVGGBlock`` / ``QARepVGGBlock`` / ``QARepVGGBlockV2`` = the training
 modes ``repvgg`` / ``qarepvgg`` / ``qarepvggv2``, plain ``ConvBNSiLU`` = L's ``conv_silu``) and
-the stem width (16 / 32 / 48 / 64 = N / S / M / L). Each official unit (rep block, conv-BN,
+the stem width (16 / 32 / 48 / 64 = N / S / M / L); a head with ``cls_preds_ab`` / ``reg_preds_ab``
+(anchor-aided training, official ``--fuse_ab``) is converted into the matching ``*_fuseab.py`` config,
+its anchors checked against the config's. Each official unit (rep block, conv-BN,
 transposed conv, prediction conv, ``alpha``) is mapped onto the matching module of ours, the
 top-level parts by name and the units inside them in registration order, with types and shapes
 checked. Every source tensor is used exactly once and every destination tensor filled, or
@@ -19,9 +21,10 @@ re-parameterization then work unchanged, and fusing again gives back the publish
 
 Provenance: meituan/YOLOv6 (e86a483) ``yolov6/layers/common.py`` (block branches, deploy forms,
 ``QARepVGGBlock*.switch_to_deploy`` keeping ``bn``), ``yolov6/models/{efficientrep,reppan,
-effidehead}.py`` (module names), ``yolov6/utils/torch_utils.py`` (``fuse_model``,
-``initialize_weights``: BN eps 1e-3), ``yolov6/utils/checkpoint.py`` (``ema`` preferred over
-``model``); mmengine 0.10.7 ``save_checkpoint`` (``meta`` / ``state_dict`` layout).
+effidehead,heads/effidehead_fuseab}.py`` (module names, ``anchors_init``),
+``yolov6/utils/torch_utils.py`` (``fuse_model``, ``initialize_weights``: BN eps 1e-3),
+``yolov6/utils/checkpoint.py`` (``ema`` preferred over ``model``); mmengine 0.10.7 ``save_checkpoint``
+(``meta`` / ``state_dict`` layout).
 """
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -58,6 +61,11 @@ CONFIGS = {
     ('L', 'conv_silu'): ('yolov6l.py', None),
 }
 """(size, training mode) -> (our config, block type to set when the config has another one)."""
+CONFIGS_ANCHOR_AIDED = {
+    **{(size, mode): (f'yolov6{size.lower()}_qarep_fuseab.py', block) for size in 'NSM'
+       for mode, block in (('repvgg', 'RepVGGBlock'), ('qarepvgg', 'QARepVGGBlock'), ('qarepvggv2', None))},
+    ('L', 'conv_silu'): ('yolov6l_fuseab.py', None)}
+"""The same for checkpoints of anchor-aided training (``--fuse_ab``)."""
 _PARTS = [('backbone.stem', 'backbone.stem')] + \
     [(f'backbone.ERBlock_{i + 2}', f'backbone.stages.{i}') for i in range(4)] + \
     [(f'neck.{src}', f'neck.{dst}') for src, dst in (
@@ -66,23 +74,25 @@ _PARTS = [('backbone.stem', 'backbone.stem')] + \
         ('downsample2', 'downsample_layers.0'), ('Rep_n3', 'bottom_up_layers.0'),
         ('downsample1', 'downsample_layers.1'), ('Rep_n4', 'bottom_up_layers.1'))] + \
     [(f'detect.{name}', f'bbox_head.head_module.{name}')
-     for name in ('stems', 'cls_convs', 'reg_convs', 'cls_preds', 'reg_preds')]
+     for name in ('stems', 'cls_convs', 'reg_convs', 'cls_preds', 'reg_preds', 'cls_preds_ab', 'reg_preds_ab')]
 """Official top-level parts -> ours; the units inside each part are matched in order."""
 CONFIG_DIR = Path(__file__).resolve().parents[3] / 'configs'
 
 
 @dataclass
 class Variant:
-    """What a YOLOv6 checkpoint holds: size, training mode, form and number of classes."""
+    """What a YOLOv6 checkpoint holds: size, training mode, form, number of classes and whether its head
+    has the anchor-based branch of anchor-aided training (``--fuse_ab``)."""
 
     size: str
     mode: str
     deployed: bool
     num_classes: int
+    anchor_aided: bool = False
 
     def __str__(self) -> str:
-        return f'YOLOv6-{self.size} {self.mode} ({"fused" if self.deployed else "training"} form, ' \
-               f'{self.num_classes} classes)'
+        return f'YOLOv6-{self.size} {self.mode}{" anchor-aided" if self.anchor_aided else ""} ' \
+               f'({"fused" if self.deployed else "training"} form, {self.num_classes} classes)'
 
 
 class _Source:
@@ -322,7 +332,7 @@ def detect_variant(model: StandIn) -> Variant:
     cls_weight = src.unused.get('detect.cls_preds.0.weight')
     if cls_weight is None:
         raise BadInput('not a YOLOv6 v3.0 network: no detect.cls_preds.0.weight')
-    return Variant(size, mode, deployed, int(cls_weight.shape[0]))
+    return Variant(size, mode, deployed, int(cls_weight.shape[0]), src.node('detect.cls_preds_ab') is not None)
 
 
 def variant_config(variant: Variant, config: Optional[str] = None) -> Tuple[Config, str]:
@@ -332,7 +342,7 @@ def variant_config(variant: Variant, config: Optional[str] = None) -> Tuple[Conf
         BadInput: The config's number of classes differs from the checkpoint's.
     """
     if config is None:
-        name, block = CONFIGS[(variant.size, variant.mode)]
+        name, block = (CONFIGS_ANCHOR_AIDED if variant.anchor_aided else CONFIGS)[(variant.size, variant.mode)]
         path = CONFIG_DIR / name
         if not path.is_file():
             raise BadInput(f'config {path} not found: pass the config with --config')
@@ -348,7 +358,27 @@ def variant_config(variant: Variant, config: Optional[str] = None) -> Tuple[Conf
         raise BadInput(f'class-count mismatch: the checkpoint has {variant.num_classes} classes, the config '
                        f'{config} {head.get("num_classes")} (pass a config with num_classes={variant.num_classes} '
                        'via --config)')
+    if variant.anchor_aided and not head.get('num_anchors'):
+        raise BadInput(f'the checkpoint has the anchor-aided branch (--fuse_ab), the config {config} has none: '
+                       'pass a config with it (configs/*_fuseab.py)')
+    if head.get('num_anchors') and not variant.anchor_aided:
+        raise BadInput(f'the checkpoint has no anchor-aided branch (--fuse_ab), the config {config} has one: '
+                       'pass a config without it')
     return cfg, config
+
+
+def _check_anchors(model: StandIn, target: nn.Module) -> None:
+    """The anchor-aided head's ``anchors_init`` (``(L, A, 2)`` in strides) against the config's anchors."""
+    theirs = attribute(children(model).get('detect'), 'anchors_init')
+    head = getattr(target, 'bbox_head', None)
+    if not isinstance(theirs, Tensor) or getattr(head, 'anchors', None) is None:
+        raise BadInput('the anchor-aided YOLOv6 checkpoint has no detect.anchors_init or the config no anchors')
+    strides = torch.tensor([s[0] for s in head.prior_generator.strides], dtype=torch.float32)
+    ours = head.anchors / strides[:, None, None]
+    if theirs.shape != ours.shape or not torch.allclose(theirs.float(), ours):
+        raise BadInput(f'the checkpoint\'s anchors (detect.anchors_init x strides: '
+                       f'{(theirs.float() * strides[:, None, None]).flatten(1).tolist()}) differ from the '
+                       f'config\'s ({head.anchors.flatten(1).tolist()})')
 
 
 def convert_model(model: StandIn, target: nn.Module) -> 'OrderedDict[str, Tensor]':
@@ -422,6 +452,8 @@ def convert_yolov6_checkpoint(src: str, dst: str, config: Optional[str] = None) 
     meta = dict(cfg=cfg.pretty_text, config=config_name, yolov6_variant=str(variant),
                 converted_from=Path(src).name)  # before building: mmdet's detectors edit the model config
     target = build_model(cfg)
+    if variant.anchor_aided:
+        _check_anchors(model, target)
     state_dict = convert_model(model, target)
     with atomic_output(dst, overwrite=False) as tmp:
         torch.save(dict(meta=meta, state_dict=state_dict), tmp)

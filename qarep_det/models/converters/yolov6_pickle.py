@@ -33,11 +33,13 @@ YOLOV6_CLASSES: Dict[str, Tuple[str, ...]] = {
     'yolov6.models.efficientrep': ('EfficientRep', 'CSPBepBackbone'),
     'yolov6.models.reppan': ('RepBiFPANNeck', 'CSPRepBiFPANNeck'),
     'yolov6.models.effidehead': ('Detect',),
+    'yolov6.models.heads.effidehead_fuseab': ('Detect',),
     'yolov6.layers.common': ('ConvModule', 'ConvBNReLU', 'ConvBNSiLU', 'ConvBN', 'SimSPPF', 'SPPF', 'SPPFModule',
                              'SimCSPSPPF', 'CSPSPPF', 'CSPSPPFModule', 'Transpose', 'RepVGGBlock', 'QARepVGGBlock',
                              'QARepVGGBlockV2', 'RepBlock', 'BottleRep', 'BepC3', 'BiFusion'),
 }
-"""The classes of the v3.0 N/S/M/L networks (``Model`` built with the default ``Detect`` head)."""
+"""The classes of the v3.0 N/S/M/L networks (``Model`` built with the default ``Detect`` head, or in
+anchor-aided training, ``--fuse_ab``, with ``yolov6/models/heads/effidehead_fuseab.py``'s)."""
 
 TORCH_MODULE_CLASSES: Dict[str, Tuple[str, ...]] = {
     'torch.nn.modules.conv': ('Conv2d', 'ConvTranspose2d'),

@@ -5,14 +5,23 @@ then task-aligned assignment; VariFocal loss for classification, GIoU/SIoU for b
 M/L; loss weights 1.0 / 2.5 / 0.5; all normalized by the sum of the soft targets). VariFocal loss:
 Zhang et al., "VarifocalNet", CVPR 2021, Sec. 3.2. The layers live in :class:`YOLOv6HeadModule`
 so that fusion and quantization see only them; decoding and NMS here stay in float.
+
+Anchor-aided training (YOLOv6 v3.0 Sec. 2.2, official ``--fuse_ab``; ``anchors`` given): an
+anchor-based branch trained beside the anchor-free one and dropped at inference. As meituan/YOLOv6
+(e86a483) ``yolov6/models/heads/effidehead_fuseab.py`` decodes it (``x, y`` offsets added to the
+cell centre, ``w, h = (2 * sigmoid) ** 2 * anchor``, in strides) and ``yolov6/core/engine.py`` /
+``yolov6/models/losses/loss_fuseab.py`` train it: task-aligned assignment with its own top-k (26),
+the same VariFocal and IoU losses and weights (no DFL), normalized by the sum of the soft targets
+when it is positive, added to the anchor-free losses.
 """
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.losses import VarifocalLoss
-from mmdet.models.utils import filter_scores_and_topk
+from mmdet.models.utils import filter_scores_and_topk, unpack_gt_instances
 from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures import SampleList
 from mmdet.structures.bbox import distance2bbox, get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
 from mmengine.config import ConfigDict
@@ -33,8 +42,12 @@ class YOLOv6Head(BaseDenseHead):
         loss_bbox: IoU-type box loss on xyxy boxes (``GIoULoss`` or ``SIoULoss``).
         loss_dfl: ``DistributionFocalLoss`` when the head module regresses distributions
             (``reg_max > 0``), else ``None``.
+        anchors: Anchor-aided training: per level, the ``(w, h)`` pairs in pixels of the anchor-based
+            branch, ``2 * head_module.num_anchors`` numbers (official ``anchors_init``); given exactly
+            when the head module has that branch. ``None``: anchor-free only.
         train_cfg: ``initial_epoch``, ``initial_assigner`` (used for the first ``initial_epoch``
-            epochs) and ``assigner``.
+            epochs) and ``assigner``; with ``anchors`` also ``anchor_aided_assigner`` (the
+            anchor-based branch's, official: task-aligned, top 26).
         test_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``max_per_img``, ``min_bbox_size``.
         init_cfg: mmengine initialization config.
     """
@@ -44,8 +57,9 @@ class YOLOv6Head(BaseDenseHead):
                  loss_cls: dict = dict(type='VarifocalLoss', use_sigmoid=True, alpha=0.75, gamma=2.0,
                                        iou_weighted=True, reduction='sum', loss_weight=1.0),
                  loss_bbox: dict = dict(type='GIoULoss', reduction='sum', loss_weight=2.5),
-                 loss_dfl: Optional[dict] = None, train_cfg: Optional[dict] = None,
-                 test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
+                 loss_dfl: Optional[dict] = None, anchors: Optional[Sequence[Sequence[float]]] = None,
+                 train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.head_module = MODELS.build(head_module)
         self.num_classes = self.head_module.num_classes
@@ -53,6 +67,7 @@ class YOLOv6Head(BaseDenseHead):
         if (loss_dfl is None) != (self.reg_max == 0):
             raise ValueError(f'loss_dfl must be given exactly when reg_max > 0 (reg_max={self.reg_max})')
         self.prior_generator = TASK_UTILS.build(prior_generator)
+        self.anchors = self._check_anchors(anchors)
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_dfl = MODELS.build(loss_dfl) if loss_dfl is not None else None
@@ -64,6 +79,25 @@ class YOLOv6Head(BaseDenseHead):
             initial = train_cfg.get('initial_assigner')
             self.initial_assigner = (TASK_UTILS.build(dict(initial, num_classes=self.num_classes))
                                      if initial is not None else None)
+            if self.anchors is not None:
+                if 'anchor_aided_assigner' not in train_cfg:
+                    raise ValueError('train_cfg needs anchor_aided_assigner when the head has anchors')
+                self.anchor_aided_assigner = TASK_UTILS.build(dict(train_cfg['anchor_aided_assigner'],
+                                                                   num_classes=self.num_classes))
+
+    def _check_anchors(self, anchors: Optional[Sequence[Sequence[float]]]) -> Optional[Tensor]:
+        """``(L, A, 2)`` anchor sizes in pixels, checked against the head module and the strides."""
+        num_anchors = self.head_module.num_anchors
+        if (anchors is None) != (num_anchors == 0):
+            raise ValueError(f'anchors must be given exactly when the head module has an anchor-based branch '
+                             f'(num_anchors={num_anchors}, anchors={anchors})')
+        if anchors is None:
+            return None
+        num_levels = len(self.prior_generator.strides)
+        if len(anchors) != num_levels or any(len(level) != 2 * num_anchors for level in anchors):
+            raise ValueError(f'anchors must hold {2 * num_anchors} numbers (w, h pairs) for each of '
+                             f'{num_levels} levels, got {anchors}')
+        return torch.tensor(anchors, dtype=torch.float32).reshape(num_levels, num_anchors, 2)
 
     def forward(self, x: Tuple[Tensor, ...]) -> Tuple[List[Tensor], List[Tensor]]:
         return self.head_module(x)
@@ -141,6 +175,67 @@ class YOLOv6Head(BaseDenseHead):
             losses['loss_bbox'] = distances.sum() * 0
             if self.loss_dfl is not None:
                 losses['loss_dfl'] = dist_logits.sum() * 0
+        return losses
+
+    def loss(self, x: Tuple[Tensor, ...], batch_data_samples: SampleList) -> dict:
+        """Losses of a batch; with anchors also those of the anchor-based branch (``*_ab``), summed by
+        the runner with the others as the official trainer sums the two branches' losses."""
+        if self.anchors is None:
+            return super().loss(x, batch_data_samples)
+        cls_scores, bbox_preds, cls_scores_ab, bbox_preds_ab = self.head_module.forward_train(x)
+        batch_gt_instances, batch_img_metas, _ = unpack_gt_instances(batch_data_samples)
+        losses = self.loss_by_feat(cls_scores, bbox_preds, batch_gt_instances, batch_img_metas)
+        losses.update(self.loss_by_feat_ab(cls_scores_ab, bbox_preds_ab, batch_gt_instances, batch_img_metas))
+        return losses
+
+    def _decode_ab(self, cls_scores_ab: Sequence[Tensor], bbox_preds_ab: Sequence[Tensor]
+                   ) -> Tuple[Tensor, Tensor, Tensor, List[int]]:
+        """``(B, N', C)`` logits, ``(B, N', 4)`` xyxy boxes in strides, ``(N', 4)`` priors and the number per
+        level, ``N' = num_anchors * N`` ordered level, anchor, row, column (official ``mode='ab'``)."""
+        batch, num_anchors = cls_scores_ab[0].shape[0], self.head_module.num_anchors
+        points, num_level_points = self._priors(cls_scores_ab)
+        flat_cls, boxes, priors = [], [], []
+        for level, (cls, reg, level_priors) in enumerate(zip(cls_scores_ab, bbox_preds_ab,
+                                                             points.split(num_level_points))):
+            height, width = cls.shape[-2:]
+            # (B, A * C, H, W) -> (B, A, H, W, C) -> (B, A * H * W, C); the same for the 4 box numbers
+            flat_cls.append(cls.reshape(batch, num_anchors, -1, height, width).permute(0, 1, 3, 4, 2)
+                            .reshape(batch, -1, self.num_classes))
+            reg = reg.reshape(batch, num_anchors, 4, height, width).permute(0, 1, 3, 4, 2)
+            level_priors = level_priors.repeat(num_anchors, 1)  # (A * H * W, 4)
+            anchors = (self.anchors[level].to(reg) / level_priors[0, 2]).reshape(1, num_anchors, 1, 1, 2)
+            centres = reg[..., :2].reshape(batch, -1, 2) + level_priors[:, :2] / level_priors[:, 2:]
+            sizes = ((reg[..., 2:].sigmoid() * 2) ** 2 * anchors).reshape(batch, -1, 2)
+            top_left = centres - sizes * 0.5
+            boxes.append(torch.cat([top_left, top_left + sizes], -1))  # x2 = x1 + w, as the official
+            priors.append(level_priors)
+        return (torch.cat(flat_cls, 1), torch.cat(boxes, 1), torch.cat(priors),
+                [p.shape[0] for p in priors])
+
+    def loss_by_feat_ab(self, cls_scores_ab: List[Tensor], bbox_preds_ab: List[Tensor],
+                        batch_gt_instances: InstanceList, batch_img_metas: List[dict]) -> dict:
+        """Losses of the anchor-based branch: ``loss_cls_ab`` and ``loss_bbox_ab``.
+
+        Provenance: meituan/YOLOv6 ``yolov6/models/losses/loss_fuseab.py`` ``ComputeLoss`` as
+        ``yolov6/core/engine.py`` builds it for ``--fuse_ab`` (``use_dfl=False``, the config's IoU type).
+        """
+        flat_cls, boxes, priors, num_level_priors = self._decode_ab(cls_scores_ab, bbox_preds_ab)
+        strides = priors[:, 2:3]
+        gt_labels, gt_bboxes, valid = self._pad_gts(batch_gt_instances, flat_cls.device)
+        assigned = self.anchor_aided_assigner.assign(flat_cls.detach().sigmoid(), (boxes.detach() * strides).float(),
+                                                     priors, num_level_priors, gt_labels, gt_bboxes, valid)
+        target_scores = assigned.scores.to(flat_cls.dtype)
+        scores_sum = target_scores.sum().item()
+        avg_factor = scores_sum if scores_sum > 0 else 1.0  # official: divide by any positive sum
+        losses = dict(loss_cls_ab=self._loss_cls(flat_cls, target_scores, assigned.labels) / avg_factor)
+        fg = assigned.fg_mask
+        if fg.any():
+            stride_fg = strides.expand(fg.shape[0], -1, -1)[fg]  # (P, 1)
+            losses['loss_bbox_ab'] = self.loss_bbox(boxes[fg], assigned.bboxes[fg] / stride_fg,
+                                                    weight=target_scores.sum(-1)[fg],
+                                                    reduction_override='sum') / avg_factor
+        else:
+            losses['loss_bbox_ab'] = sum(p.sum() for p in bbox_preds_ab) * 0  # every parameter in the graph
         return losses
 
     def _loss_cls(self, flat_cls: Tensor, target_scores: Tensor, labels: Tensor) -> Tensor:

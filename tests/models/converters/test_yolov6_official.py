@@ -9,12 +9,15 @@ official trainer saves them, pickles it the official way (``torch.save({'model':
 library call and loads the result through the tools' checkpoint path (config from the metadata);
 outputs are compared in float64 (see the test).
 The box losses of the configs are compared with the official ``IOUloss``, and the training losses
-with the official ``ComputeLoss`` on one batch (N: SIoU, S: GIoU, M: GIoU + DFL; ATSS and TAL).
+with the official ``ComputeLoss`` on one batch (N: SIoU, S: GIoU, M: GIoU + DFL; ATSS and TAL); the
+anchor-aided (``--fuse_ab``) configs' losses with the official pair of ``ComputeLoss`` (anchor-free
+branch) and ``loss_fuseab.ComputeLoss`` (anchor-based branch) as ``yolov6/core/engine.py`` builds them.
 
 Provenance: meituan/YOLOv6 ``yolov6/core/engine.py`` (checkpoint layout), ``tools/eval.py`` /
 ``yolov6/utils/torch_utils.py`` (fusing), ``yolov6/models/effidehead.py`` (eval output:
 ``xywh`` boxes in pixels, objectness 1, class scores), ``yolov6/models/losses/loss.py``,
-``yolov6/utils/figure_iou.py``.
+``yolov6/utils/figure_iou.py``, ``yolov6/models/heads/effidehead_fuseab.py``,
+``yolov6/models/losses/loss_fuseab.py``.
 """
 import copy
 import os
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.structures import InstanceData
 
 from qarep_det import reparameterize_model
 from qarep_det.models.converters import convert_yolov6_checkpoint
@@ -48,16 +52,19 @@ def official():
         added.append('requests')
     try:
         from yolov6.models.losses.loss import ComputeLoss
+        from yolov6.models.losses.loss_fuseab import ComputeLoss as ComputeLossAB
         from yolov6.utils.figure_iou import IOUloss
         from yolov6.models.yolo import build_model
         from yolov6.utils.config import Config
         from yolov6.utils.torch_utils import fuse_model
 
-        def build(name: str, mode):
+        def build(name: str, mode, fuse_ab: bool = False):
             cfg = Config.fromfile(str(OFFICIAL / 'configs' / f'{name}.py'))
             if mode is not None:
                 cfg.training_mode = mode
-            return build_model(cfg, 80, 'cpu')
+            if fuse_ab:  # the official step 1 (docs/Train_coco_data.md): "use_dfl=True, reg_max=16"
+                cfg.model.head.use_dfl, cfg.model.head.reg_max = True, 16
+            return build_model(cfg, 80, 'cpu', fuse_ab=fuse_ab)
 
         def deploy(model):
             fuse_model(model)  # conv-BN pairs (tools/eval.py), then every rep block
@@ -66,7 +73,8 @@ def official():
                     module.switch_to_deploy()
             return model
 
-        yield types.SimpleNamespace(build=build, deploy=deploy, ComputeLoss=ComputeLoss, IOUloss=IOUloss)
+        yield types.SimpleNamespace(build=build, deploy=deploy, ComputeLoss=ComputeLoss, ComputeLossAB=ComputeLossAB,
+                                    IOUloss=IOUloss)
     finally:
         sys.path.remove(str(OFFICIAL))
         for name in added:
@@ -140,14 +148,17 @@ CASES = [('yolov6n', 'repvgg', 'configs/yolov6n_repvgg.py'), ('yolov6n', 'qarepv
          ('yolov6s', 'qarepvgg', "configs/yolov6s_qarep.py with block_cfg=dict(type='QARepVGGBlock')"),
          pytest.param('yolov6m', 'repvgg', 'configs/yolov6m_repvgg.py', marks=pytest.mark.slow),
          pytest.param('yolov6m', 'qarepvggv2', 'configs/yolov6m_qarep.py', marks=pytest.mark.slow),
-         pytest.param('yolov6l', None, 'configs/yolov6l.py', marks=pytest.mark.slow)]
+         pytest.param('yolov6l', None, 'configs/yolov6l.py', marks=pytest.mark.slow),
+         # anchor-aided training checkpoints (--fuse_ab): the anchor-free outputs of the official head
+         ('yolov6n', 'qarepvggv2', 'configs/yolov6n_qarep_fuseab.py'),
+         ('yolov6s', 'repvgg', "configs/yolov6s_qarep_fuseab.py with block_cfg=dict(type='RepVGGBlock')")]
 
 
 @pytest.mark.parametrize('fused', [False, True], ids=['training', 'fused'])
 @pytest.mark.parametrize('name,mode,config', CASES)
 def test_converted_outputs_equal_the_official_network(official, tmp_path, name, mode, config, fused) -> None:
     torch.manual_seed(0)
-    model = randomize(official.build(name, mode))
+    model = randomize(official.build(name, mode, fuse_ab='fuseab' in config))
     if fused:  # fused by the official code, then as a half-precision file holds it
         model = official.deploy(model).half().float()
     src, dst = tmp_path / 'official.pt', tmp_path / 'converted.pth'
@@ -174,11 +185,15 @@ def test_converted_outputs_equal_the_official_network(official, tmp_path, name, 
 def test_synthetic_checkpoints_have_the_official_keys(official) -> None:
     """The always-run tests' stand-in networks have the official key names and shapes."""
     from yolov6_standins import build_published
-    for name, mode in (('yolov6n', 'qarepvggv2'), ('yolov6s', 'repvgg'), ('yolov6m', 'qarepvgg'), ('yolov6l', None)):
-        theirs = {k: tuple(v.shape) for k, v in official.build(name, mode).state_dict().items()}
-        published = build_published(name[-1].upper(), mode or 'conv_silu')
+    for name, mode, fuse_ab in (('yolov6n', 'qarepvggv2', False), ('yolov6s', 'repvgg', False),
+                                ('yolov6m', 'qarepvgg', False), ('yolov6l', None, False),
+                                ('yolov6n', 'qarepvggv2', True), ('yolov6m', 'repvgg', True)):
+        theirs = official.build(name, mode, fuse_ab)
+        published = build_published(name[-1].upper(), mode or 'conv_silu', fuse_ab=fuse_ab)
         ours = {k: tuple(v.shape) for k, v in published.state_dict().items()}
-        assert ours == theirs, (name, mode)
+        assert ours == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}, (name, mode, fuse_ab)
+        if fuse_ab:
+            assert torch.equal(published.detect.anchors_init, theirs.detect.anchors_init)
 
 
 # Two 160x128 images: (image, class, x1, y1, x2, y2) in pixels, small and large, overlapping.
@@ -218,7 +233,6 @@ def test_losses_equal_the_official_compute_loss(official, tmp_path, name, assign
     ``YOLOv6Head._loss_cls``).
     """
     from mmengine.logging import MessageHub
-    from mmengine.structures import InstanceData
     model = randomize(official.build(name, 'repvgg'))
     with torch.no_grad():  # prediction biases as Detect.initialize_biases sets them: a network early in training
         for conv in model.detect.cls_preds:
@@ -262,3 +276,75 @@ def test_losses_equal_the_official_compute_loss(official, tmp_path, name, assign
     assert ours.keys() == ({'loss_cls', 'loss_bbox', 'loss_dfl'} if reg_max else {'loss_cls', 'loss_bbox'})
     assert ours == pytest.approx({k: theirs[k] for k in ours}, rel=1e-5)
     assert theirs['loss_bbox'] > 0 and theirs['loss_cls'] > 0
+
+
+REPVGG = " with block_cfg=dict(type='RepVGGBlock')"
+FUSE_AB_CASES = [('yolov6n', 'repvgg', 'configs/yolov6n_qarep_fuseab.py' + REPVGG),
+                 ('yolov6s', 'repvgg', 'configs/yolov6s_qarep_fuseab.py' + REPVGG),
+                 pytest.param('yolov6m', 'repvgg', 'configs/yolov6m_qarep_fuseab.py' + REPVGG, marks=pytest.mark.slow)]
+"""L is not compared: this randomization saturates its scores (the losses are equal, but there are no
+anchor-based positives), and its head is M's at another width."""
+
+
+@pytest.mark.parametrize('name,mode,config', FUSE_AB_CASES)
+def test_anchor_aided_losses_equal_the_official_fuse_ab_losses(official, tmp_path, name, mode, config) -> None:
+    """``--fuse_ab`` step 1: an official anchor-aided network (N/S with ``use_dfl=True, reg_max=16``), pickled,
+    converted into our ``*_fuseab.py`` config, and both branches' losses on one batch and one set of weights.
+
+    Measured: at most 4e-7 relative (N's anchor-free classification loss).
+
+    The official trainer sums ``ComputeLoss`` of the anchor-free outputs and ``loss_fuseab.ComputeLoss``
+    (``use_dfl=False``, ``reg_max=0``, the config's IoU type) of the anchor-based ones; ours are
+    ``loss_{cls,bbox,dfl}`` and ``loss_{cls,bbox}_ab``. Targets in float64 as in the test above.
+    """
+    model = randomize(official.build(name, mode, fuse_ab=True))
+    head = model.detect
+    with torch.no_grad():  # a network early in training: prior-probability scores, O(1) box outputs
+        for conv in list(head.cls_preds) + list(head.cls_preds_ab):
+            conv.bias.fill_(-4.595)
+        for conv in head.reg_preds:
+            conv.bias.fill_(1.0)
+        for conv in list(head.cls_preds_ab) + list(head.reg_preds_ab):
+            conv.weight.mul_(0.01)
+    model = model.half().float()
+    src, dst = tmp_path / 'official.pt', tmp_path / 'converted.pth'
+    torch.save({'model': copy.deepcopy(model).half(), 'ema': copy.deepcopy(model).half()}, src)
+    variant = convert_yolov6_checkpoint(str(src), str(dst))
+    assert variant.anchor_aided
+    converted, _, checkpoint = model_from_checkpoint(str(dst))
+    assert checkpoint['meta']['config'] == config
+    x = torch.rand(2, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(3))
+    boxes = torch.tensor(BOXES)
+
+    model.eval()
+    head.training = True  # the training outputs of Detect with every layer in eval mode
+    iou_type = 'siou' if name == 'yolov6n' else 'giou'
+    common = dict(num_classes=80, ori_img_size=640, warmup_epoch=0, iou_type=iou_type, fpn_strides=[8, 16, 32])
+    compute_af = official.ComputeLoss(use_dfl=True, reg_max=16, **common)
+    compute_ab = official.ComputeLossAB(use_dfl=False, reg_max=0, **common)
+    boxes64 = boxes.double()
+    xywh = torch.cat([(boxes64[:, 2:4] + boxes64[:, 4:6]) / 2, boxes64[:, 4:6] - boxes64[:, 2:4]], 1)
+    targets = torch.cat([boxes64[:, :2], xywh / torch.tensor([WIDTH, HEIGHT, WIDTH, HEIGHT])], 1)
+    with torch.no_grad():
+        preds = model(x)[0]  # feats, cls_ab, reg_ab, cls_af, reg_af
+        total_af, af = compute_af((preds[0], preds[3], preds[4]), targets, epoch_num=0, step_num=1,
+                                  batch_height=HEIGHT, batch_width=WIDTH)
+        total_ab, ab = compute_ab(preds[:3], targets, epoch_num=0, step_num=1, batch_height=HEIGHT, batch_width=WIDTH)
+    theirs = dict(loss_bbox=af[0].item(), loss_dfl=af[1].item(), loss_cls=af[2].item(),
+                  loss_bbox_ab=ab[0].item(), loss_cls_ab=ab[2].item())
+    assert ab[1].item() == 0  # no DFL in the anchor-based branch
+
+    ours_head = converted.bbox_head
+    gts = [InstanceData(bboxes=boxes[boxes[:, 0] == i, 2:], labels=boxes[boxes[:, 0] == i, 1].long())
+           for i in range(2)]
+    metas = [dict(img_shape=(HEIGHT, WIDTH), batch_input_shape=(HEIGHT, WIDTH))] * 2
+    with torch.no_grad():
+        cls_scores, bbox_preds, cls_ab, reg_ab = ours_head.head_module.forward_train(
+            converted.neck(converted.backbone(x)))
+        ours = ours_head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+        ours.update(ours_head.loss_by_feat_ab(cls_ab, reg_ab, gts, metas))
+    ours = {k: v.item() for k, v in ours.items()}
+    print(f'{name} fuse_ab: ours {ours}, official {theirs}')
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    assert sum(ours.values()) == pytest.approx((total_af + total_ab).item(), rel=1e-5)
+    assert all(v > 0 for k, v in theirs.items())

@@ -1,7 +1,8 @@
 """Stand-ins of the official YOLOv6 v3.0 modules, for writing "published" checkpoints without the official code.
 
 Each class has the official name, module path, submodule names, parameter names and shapes
-(``yolov6.layers.common``, ``yolov6.models.{efficientrep,reppan,effidehead,yolo}`` at e86a483)
+(``yolov6.layers.common``, ``yolov6.models.{efficientrep,reppan,effidehead,yolo}``,
+``yolov6.models.heads.effidehead_fuseab`` at e86a483)
 and no behaviour (no ``forward``): enough to pickle a checkpoint the way the official trainer
 does (``torch.save({'model': model.half(), 'ema': ...})``). ``published_classes()`` puts a fake
 ``yolov6`` package into ``sys.modules`` for the time of the ``torch.save`` so pickle records the
@@ -248,6 +249,10 @@ class CSPRepBiFPANNeck(RepBiFPANNeck):
     pass
 
 
+ANCHORS = ((10, 13, 19, 19, 33, 23), (30, 61, 59, 59, 59, 119), (116, 90, 185, 185, 373, 326))
+"""``anchors_init`` of the official v3.0 configs (pixels)."""
+
+
 @_official('yolov6.models.effidehead')
 class Detect(nn.Module):
     def __init__(self, ch: Sequence[int], num_classes: int, reg_max: int) -> None:
@@ -267,6 +272,22 @@ class Detect(nn.Module):
             self.proj_conv.weight.copy_(self.proj.view(1, -1, 1, 1))
 
 
+class DetectFuseAB(Detect):
+    """The anchor-aided head (``--fuse_ab``): ``cls_preds_ab`` / ``reg_preds_ab`` after ``reg_preds``, 3 anchors."""
+
+    def __init__(self, ch: Sequence[int], num_classes: int, reg_max: int,
+                 anchors: Sequence[Sequence[float]] = ANCHORS) -> None:
+        super().__init__(ch, num_classes, reg_max)
+        self.na = len(anchors[0]) // 2
+        self.anchors_init = (torch.tensor(anchors) / self.stride[:, None]).reshape(self.nl, self.na, 2)
+        self.cls_preds_ab = nn.ModuleList(nn.Conv2d(c, num_classes * self.na, 1) for c in ch)
+        self.reg_preds_ab = nn.ModuleList(nn.Conv2d(c, 4 * self.na, 1) for c in ch)
+
+
+DetectFuseAB.__name__ = DetectFuseAB.__qualname__ = 'Detect'  # pickled as the official class name
+DetectFuseAB = _official('yolov6.models.heads.effidehead_fuseab')(DetectFuseAB)
+
+
 @_official('yolov6.models.yolo')
 class Model(nn.Module):
     def __init__(self, backbone: nn.Module, neck: nn.Module, detect: nn.Module) -> None:
@@ -279,15 +300,17 @@ SCALES = {'N': (0.33, 0.25, None, 0), 'S': (0.33, 0.5, None, 0), 'M': (0.6, 0.75
 BLOCKS = {'repvgg': RepVGGBlock, 'qarepvgg': QARepVGGBlock, 'qarepvggv2': QARepVGGBlockV2, 'conv_silu': ConvBNSiLU}
 
 
-def build_published(size: str, mode: str, num_classes: int = 80) -> Model:
-    """The official v3.0 network ``size`` (N/S/M/L) in training ``mode`` as stand-ins (random weights)."""
+def build_published(size: str, mode: str, num_classes: int = 80, fuse_ab: bool = False) -> Model:
+    """The official v3.0 network ``size`` (N/S/M/L) in training ``mode`` as stand-ins (random weights);
+    ``fuse_ab``: as step 1 of the official recipe trains it (anchor-aided head, ``reg_max=16`` for every size)."""
     depth, width, csp_e, reg_max = SCALES[size]
+    reg_max = 16 if fuse_ab else reg_max
     ch = [math.ceil(c * width / 8) * 8 for c in (64, 128, 256, 512, 1024, 256, 128, 128, 256, 256, 512)]
     reps = [max(round(n * depth), 1) if n > 1 else n for n in (1, 6, 12, 18, 6, 12, 12, 12, 12)]
     block = BLOCKS[mode]
     backbone = (EfficientRep if csp_e is None else CSPBepBackbone)(ch, reps, block, csp_e)
     neck = (RepBiFPANNeck if csp_e is None else CSPRepBiFPANNeck)(ch, reps, block, csp_e)
-    model = Model(backbone, neck, Detect([ch[6], ch[8], ch[10]], num_classes, reg_max))
+    model = Model(backbone, neck, (DetectFuseAB if fuse_ab else Detect)([ch[6], ch[8], ch[10]], num_classes, reg_max))
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, t in model.state_dict().items():

@@ -10,8 +10,8 @@ from torch import nn
 
 from ..modules import DeployedModel
 
-_ADAPTERS = dict(detection='qarep_det.quantization.adapters.detection:DetectionAdapter',
-                 segmentation='qarep_det.quantization.adapters.segmentation:SegmentationAdapter')
+_ADAPTERS = dict(detection='qarep_det.quantization.tasks.detection:DetectionAdapter',
+                 segmentation='qarep_det.quantization.tasks.segmentation:SegmentationAdapter')
 """Task name -> ``module:class`` of its adapter, tried in this order by :func:`adapter_for`."""
 _LOADED: Dict[str, 'TaskAdapter'] = {}
 
