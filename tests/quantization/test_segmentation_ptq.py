@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor, nn
@@ -44,9 +44,9 @@ SQNR_FLOOR_DB = dict(fcn=7.0, fpn=12.0)
 @torch.no_grad()
 def segmentor(cfg: dict, batches: List[Tensor]) -> nn.Module:
     """``cfg`` built under the mmseg scope, BN statistics measured on ``batches``."""
-    init_default_scope('mmseg')
     torch.manual_seed(0)
-    model = MODELS.build(ConfigDict(cfg))
+    with DefaultScope.overwrite_default_scope('mmseg'):  # the rest of the session stays in mmdet's scope
+        model = MODELS.build(ConfigDict(cfg))
     model.init_weights()
     for m in model.modules():
         if isinstance(m, _BatchNorm):
