@@ -1,6 +1,7 @@
 """Test helpers: random BN statistics (fusion is checked on non-trivial BNs), tools as modules, the tiny
 synthetic config."""
 from pathlib import Path
+from typing import Optional
 
 import torch
 from mmengine.config import Config
@@ -19,6 +20,22 @@ def randomize_bn(model: nn.Module, generator: torch.Generator) -> nn.Module:
             m.weight.copy_(torch.randn(c, generator=generator))
             m.bias.copy_(torch.randn(c, generator=generator))
     return model
+
+
+@torch.no_grad()
+def measure_bn(model: nn.Module, batches, shift: Optional[float] = None) -> nn.Module:
+    """BatchNorm running statistics = the cumulative average over ``batches`` (each passed through
+    ``model(batch, mode='tensor')`` in train mode), BN beta = ``shift`` if given; returns ``model`` in eval mode."""
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches
+            if shift is not None:
+                m.bias.fill_(shift)
+    model.train()
+    for images in batches:
+        model(images, mode='tensor')
+    return model.eval()
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:

@@ -27,7 +27,7 @@ from mmseg.registry import DATASETS
 from PIL import Image
 
 from ..utils import BadInput
-from ..utils.config import _dataset_cfgs
+from ..utils.config import dataset_cfgs
 
 CAMVID_CLASSES = ('Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence', 'Car',
                   'Pedestrian', 'Bicyclist')
@@ -90,7 +90,7 @@ def check_camvid_files(cfg: Config, loaders: Sequence[str]) -> None:
         loader = cfg.get(name)
         if not isinstance(loader, Mapping):
             continue
-        for dataset in _dataset_cfgs(loader.get('dataset')):
+        for dataset in dataset_cfgs(loader.get('dataset')):
             if dataset.get('type') not in ('CamVidDataset', 'mmseg.CamVidDataset'):
                 continue
             root = Path(dataset.get('data_root') or '')

@@ -135,14 +135,14 @@ def apply_cfg_options(cfg: Config, options: Optional[Sequence[str]]) -> Config:
     return cfg
 
 
-def _dataset_cfgs(dataset: Any) -> List[Mapping]:
+def dataset_cfgs(dataset: Any) -> List[Mapping]:
     """The leaf dataset configs under wrappers (``dataset=``, ``datasets=[...]``)."""
     if not isinstance(dataset, Mapping):
         return []
     if isinstance(dataset.get('dataset'), Mapping):
-        return _dataset_cfgs(dataset['dataset'])
+        return dataset_cfgs(dataset['dataset'])
     if isinstance(dataset.get('datasets'), (list, tuple)):
-        return [leaf for d in dataset['datasets'] for leaf in _dataset_cfgs(d)]
+        return [leaf for d in dataset['datasets'] for leaf in dataset_cfgs(d)]
     return [dataset]
 
 
@@ -173,7 +173,7 @@ def check_data_files(cfg: Config, loaders: Sequence[str], hint: str = 'see docs/
             if isinstance(ann_file, str) and ann_file and not Path(ann_file).exists():
                 raise BadInput(f'{name.replace("_dataloader", "_evaluator")}: annotation file {ann_file} not found '
                                f'({hint})')
-        for dataset in _dataset_cfgs(loader.get('dataset')):
+        for dataset in dataset_cfgs(loader.get('dataset')):
             root = dataset.get('data_root') or ''
             ann_file = dataset.get('ann_file')
             prefix = dataset.get('data_prefix') or {}

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from mmdet.registry import MODELS
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from qarep_det.datasets.synthetic import render_image
+from testing_utils import measure_bn
 
 IMAGE_SIZE = 96
 NUM_CLASSES = 3
@@ -54,12 +54,4 @@ def realistic_bn(model: nn.Module, batches: List[Tensor], shift: float = 1.0) ->
     head = model.bbox_head.head_module
     for conv in list(head.cls_preds) + list(head.reg_preds):
         conv.weight.normal_(0, conv.weight[0].numel() ** -0.5, generator=generator)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the batches
-            m.bias.fill_(shift)
-    model.train()
-    for images in batches:
-        model(images, mode='tensor')
-    return model.eval()
+    return measure_bn(model, batches, shift)

@@ -10,9 +10,9 @@ from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ptq_testing import synthetic_images
+from testing_utils import measure_bn
 from qarep_det import reparameterize_model
 from qarep_det.quantization import (QuantConfig, calibrate, convert_model, deploy_fused, load_deployed, output_sqnr,
                                     prepare_model, quantization_params, save_deployed, save_quantized)
@@ -48,15 +48,7 @@ def segmentor(cfg: dict, batches: List[Tensor]) -> nn.Module:
     with DefaultScope.overwrite_default_scope('mmseg'):  # the rest of the session stays in mmdet's scope
         model = MODELS.build(ConfigDict(cfg))
     model.init_weights()
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-            m.bias.fill_(0.5)
-    model.train()
-    for images in batches:
-        model(images, mode='tensor')
-    return model.eval()
+    return measure_bn(model, batches, shift=0.5)
 
 
 def samples(num: int, height: int, width: int) -> list:

@@ -14,7 +14,7 @@ from PIL import Image
 from seg_testing import REPO_ROOT, TINY_CONFIG, tiny_run_options
 
 from qarep_det.datasets.camvid import CamVidDataset
-from testing_utils import load_tool
+from testing_utils import load_tool, measure_bn
 
 ptq = load_tool('ptq')
 CLASSES = CamVidDataset.METAINFO['classes']
@@ -126,7 +126,6 @@ def measured_bn_checkpoint(tiny_camvid: Path, tmp_path_factory) -> Path:
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
-    from torch.nn.modules.batchnorm import _BatchNorm
     cfg = Config.fromfile(str(TINY_CONFIG))
     init_default_scope('mmseg')
     torch.manual_seed(0)
@@ -134,12 +133,8 @@ def measured_bn_checkpoint(tiny_camvid: Path, tmp_path_factory) -> Path:
     model.init_weights()
     images = torch.stack([torch.from_numpy(np.asarray(Image.open(p))).permute(2, 0, 1).float()
                           for p in sorted((tiny_camvid / 'images' / 'train').glob('*.jpg'))])
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.momentum = None  # the cumulative average
-    model.train()
     with torch.no_grad():
-        model(model.data_preprocessor(dict(inputs=list(images.to(torch.uint8))), False)['inputs'], mode='tensor')
+        measure_bn(model, [model.data_preprocessor(dict(inputs=list(images.to(torch.uint8))), False)['inputs']])
     path = tmp_path_factory.mktemp('seg_bn') / 'measured_bn.pth'
     torch.save(dict(meta=dict(cfg=cfg.pretty_text), state_dict=model.state_dict()), path)
     return path
