@@ -8,8 +8,9 @@ Usage:
 
 Logs and checkpoints go to ``--work-dir`` (default ``work_dirs/<config name>``). ``--resume``
 alone resumes from the latest checkpoint of the work dir. Bad input (no such config or
-checkpoint, a config whose model does not build, a dataset that is not where the config says, a bad
-CamVid label file, ``--amp`` without a GPU) exits with code 2 and one line on stderr, before any work folder is made;
+checkpoint, a config whose model does not build, a distillation teacher that is missing or does
+not fit, a dataset that is not where the config says, a bad CamVid label file, ``--amp`` without
+a GPU) exits with code 2 and one line on stderr, before any work folder is made;
 Ctrl-C is one line too (exit code 130; ``--resume`` continues from the last checkpoint).
 
 Provenance: MMDetection 3.3.0 ``tools/train.py``.
@@ -67,7 +68,9 @@ def build_config(args: argparse.Namespace) -> Config:
     if args.progress_bar:
         cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ProgressBarHook')]
         cfg.default_hooks.logger.interval = max(cfg.default_hooks.logger.get('interval', 50), 100)
-    build_model(cfg)  # a config (or --cfg-options value) that does not build: one line, now
+    model = build_model(cfg)  # a config (or --cfg-options value) that does not build: one line, now
+    if getattr(model, 'teacher_ckpt', None):
+        model.build_teacher()  # a distillation teacher that is missing or does not fit: one line, now
     check_schedule(cfg)  # e.g. train_cfg.max_epochs=1 before the warm-up ends
     loaders = ('train_dataloader', 'val_dataloader') if cfg.get('val_cfg') else ('train_dataloader',)
     check_data_files(cfg, loaders)

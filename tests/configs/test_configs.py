@@ -50,6 +50,11 @@ EXPECTED = {
     'yolov6s_qarep_fuseab.py': Expected('QARepVGGBlockV2', **dict(S_COCO, reg_max=16)),
     'yolov6m_qarep_fuseab.py': Expected('QARepVGGBlockV2', **M_COCO),
     'yolov6l_fuseab.py': Expected('ConvBNAct', **dict(M_COCO, widen=1.0, deepen=1.0)),
+    # step 2 (--distill): N/S deploy plain distances (their DFL branch is training-only); N and L at batch 16 x 8
+    'yolov6n_qarep_distill.py': Expected('QARepVGGBlockV2', **dict(N_COCO, lr=0.01)),
+    'yolov6s_qarep_distill.py': Expected('QARepVGGBlockV2', **S_COCO),
+    'yolov6m_qarep_distill.py': Expected('QARepVGGBlockV2', **M_COCO),
+    'yolov6l_distill.py': Expected('ConvBNAct', **dict(M_COCO, widen=1.0, deepen=1.0, lr=0.005)),
     'bccd_det/yolov6n_qarep_bccd.py': Expected('QARepVGGBlockV2', **N_BCCD),
     'bccd_det/yolov6n_repvgg_bccd.py': Expected('RepVGGBlock', **N_BCCD),
     'synthetic/yolov6n_qarep_synthetic.py': Expected('QARepVGGBlockV2', **N_SYNTHETIC),
@@ -105,7 +110,8 @@ def test_yolov6_model_optimizer_and_epochs(name: str) -> None:
     # the COCO N configs use the official SIoU (gamma = angle_cost - 2: mmdet's neg_gamma=True)
     official_siou = dict(neg_gamma=True) if exp.loss_bbox == 'SIoULoss' and '/' not in name else {}
     assert model.bbox_head.loss_bbox == dict(type=exp.loss_bbox, reduction='sum', loss_weight=2.5, **official_siou)
-    expected_dfl = dict(type='DistributionFocalLoss', reduction='sum', loss_weight=0.5) if exp.reg_max else None
+    dfl = exp.reg_max or head.get('distill_reg_max')  # the DFL head, or the N/S distillation branch
+    expected_dfl = dict(type='DistributionFocalLoss', reduction='sum', loss_weight=0.5) if dfl else None
     assert model.bbox_head.loss_dfl == expected_dfl
     assert model.train_cfg.assigner == dict(type='BatchTaskAlignedAssigner', topk=13, alpha=1.0, beta=6.0)
     assert model.train_cfg.initial_epoch == 0
@@ -157,7 +163,8 @@ def test_coco_schedule_data_and_runtime(name: str) -> None:
     assert cfg.eval_protocols.yolov6_640 == dict(shrink_size=6 if 'yolov6s' in name else 4, score_thr=0.03,
                                                  iou_threshold=0.65, nms_pre=30000, max_per_img=300)
     loader = cfg.train_dataloader
-    assert (loader.batch_size, loader.num_workers) == (16 if name == 'yolov6n_qarep_fuseab.py' else 32, 8)
+    batch_16 = ('yolov6n_qarep_fuseab.py', 'yolov6n_qarep_distill.py', 'yolov6l_distill.py')  # 128 images on 8 GPUs
+    assert (loader.batch_size, loader.num_workers) == (16 if name in batch_16 else 32, 8)
     assert loader.dataset.type == 'MultiImageMixDataset' and loader.dataset.dataset.data_root == 'data/coco/'
     pipeline = loader.dataset.pipeline
     assert types(pipeline) == ['Mosaic', 'LetterResize', 'YOLOv6RandomAffine'] + ['YOLOv6MixUp'] * m_or_l + [

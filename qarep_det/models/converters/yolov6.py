@@ -5,11 +5,13 @@ the pickled classes (``RepVGGBlock`` / ``QARepVGGBlock`` / ``QARepVGGBlockV2`` =
 modes ``repvgg`` / ``qarepvgg`` / ``qarepvggv2``, plain ``ConvBNSiLU`` = L's ``conv_silu``) and
 the stem width (16 / 32 / 48 / 64 = N / S / M / L); a head with ``cls_preds_ab`` / ``reg_preds_ab``
 (anchor-aided training, official ``--fuse_ab``) is converted into the matching ``*_fuseab.py`` config,
-its anchors checked against the config's. Each official unit (rep block, conv-BN,
-transposed conv, prediction conv, ``alpha``) is mapped onto the matching module of ours, the
-top-level parts by name and the units inside them in registration order, with types and shapes
-checked. Every source tensor is used exactly once and every destination tensor filled, or
-nothing is written.
+its anchors checked against the config's; an N/S head with ``reg_preds_dist`` (self-distillation,
+``--distill``: the published N/S checkpoints) into ``yolov6{n,s}_qarep_distill.py``, whose head keeps
+that DFL branch for training and deploys ``reg_preds`` as the official head does. Each official
+unit (rep block, conv-BN, transposed conv, prediction conv, ``alpha``) is mapped onto the matching
+module of ours, the top-level parts by name and the units inside them in registration order,
+with types and shapes checked. Every source tensor is used exactly once and every destination
+tensor filled, or nothing is written.
 
 Already-fused (deploy) sources -- ``rbr_reparam`` blocks (QARep ones keep their post-sum BN) and
 ``fuse_model``'s conv-BN pairs folded into one biased conv -- are written into our *training*
@@ -21,7 +23,7 @@ re-parameterization then work unchanged, and fusing again gives back the publish
 
 Provenance: meituan/YOLOv6 (e86a483) ``yolov6/layers/common.py`` (block branches, deploy forms,
 ``QARepVGGBlock*.switch_to_deploy`` keeping ``bn``), ``yolov6/models/{efficientrep,reppan,
-effidehead,heads/effidehead_fuseab}.py`` (module names, ``anchors_init``),
+effidehead,heads/effidehead_fuseab,heads/effidehead_distill_ns}.py`` (module names, ``anchors_init``),
 ``yolov6/utils/torch_utils.py`` (``fuse_model``, ``initialize_weights``: BN eps 1e-3),
 ``yolov6/utils/checkpoint.py`` (``ema`` preferred over ``model``); mmengine 0.10.7 ``save_checkpoint``
 (``meta`` / ``state_dict`` layout).
@@ -66,6 +68,9 @@ CONFIGS_ANCHOR_AIDED = {
        for mode, block in (('repvgg', 'RepVGGBlock'), ('qarepvgg', 'QARepVGGBlock'), ('qarepvggv2', None))},
     ('L', 'conv_silu'): ('yolov6l_fuseab.py', None)}
 """The same for checkpoints of anchor-aided training (``--fuse_ab``)."""
+CONFIGS_DISTILL = {(size, mode): (f'yolov6{size.lower()}_qarep_distill.py', block) for size in 'NS'
+                   for mode, block in (('repvgg', 'RepVGGBlock'), ('qarepvgg', 'QARepVGGBlock'), ('qarepvggv2', None))}
+"""The same for N/S checkpoints of self-distillation (``--distill``; the head's ``reg_preds_dist``)."""
 _PARTS = [('backbone.stem', 'backbone.stem')] + \
     [(f'backbone.ERBlock_{i + 2}', f'backbone.stages.{i}') for i in range(4)] + \
     [(f'neck.{src}', f'neck.{dst}') for src, dst in (
@@ -74,7 +79,8 @@ _PARTS = [('backbone.stem', 'backbone.stem')] + \
         ('downsample2', 'downsample_layers.0'), ('Rep_n3', 'bottom_up_layers.0'),
         ('downsample1', 'downsample_layers.1'), ('Rep_n4', 'bottom_up_layers.1'))] + \
     [(f'detect.{name}', f'bbox_head.head_module.{name}')
-     for name in ('stems', 'cls_convs', 'reg_convs', 'cls_preds', 'reg_preds', 'cls_preds_ab', 'reg_preds_ab')]
+     for name in ('stems', 'cls_convs', 'reg_convs', 'cls_preds', 'reg_preds', 'cls_preds_ab', 'reg_preds_ab')] + \
+    [('detect.reg_preds_dist', 'bbox_head.head_module.reg_preds_distill')]
 """Official top-level parts -> ours; the units inside each part are matched in order."""
 CONFIG_DIR = Path(__file__).resolve().parents[3] / 'configs'
 
@@ -82,16 +88,19 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / 'configs'
 @dataclass
 class Variant:
     """What a YOLOv6 checkpoint holds: size, training mode, form, number of classes and whether its head
-    has the anchor-based branch of anchor-aided training (``--fuse_ab``)."""
+    has the anchor-based branch of anchor-aided training (``--fuse_ab``) or the DFL branch of N/S
+    self-distillation (``--distill``)."""
 
     size: str
     mode: str
     deployed: bool
     num_classes: int
     anchor_aided: bool = False
+    distilled: bool = False
 
     def __str__(self) -> str:
-        return f'YOLOv6-{self.size} {self.mode}{" anchor-aided" if self.anchor_aided else ""} ' \
+        kind = ' anchor-aided' if self.anchor_aided else ' self-distillation' if self.distilled else ''
+        return f'YOLOv6-{self.size} {self.mode}{kind} ' \
                f'({"fused" if self.deployed else "training"} form, {self.num_classes} classes)'
 
 
@@ -332,7 +341,12 @@ def detect_variant(model: StandIn) -> Variant:
     cls_weight = src.unused.get('detect.cls_preds.0.weight')
     if cls_weight is None:
         raise BadInput('not a YOLOv6 v3.0 network: no detect.cls_preds.0.weight')
-    return Variant(size, mode, deployed, int(cls_weight.shape[0]), src.node('detect.cls_preds_ab') is not None)
+    distilled = src.node('detect.reg_preds_dist') is not None
+    if distilled and size not in 'NS':
+        raise BadInput(f'unknown YOLOv6 variant: a YOLOv6-{size} head with the N/S distillation branch '
+                       '(reg_preds_dist)')
+    return Variant(size, mode, deployed, int(cls_weight.shape[0]), src.node('detect.cls_preds_ab') is not None,
+                   distilled)
 
 
 def variant_config(variant: Variant, config: Optional[str] = None) -> Tuple[Config, str]:
@@ -342,7 +356,8 @@ def variant_config(variant: Variant, config: Optional[str] = None) -> Tuple[Conf
         BadInput: The config's number of classes differs from the checkpoint's.
     """
     if config is None:
-        name, block = (CONFIGS_ANCHOR_AIDED if variant.anchor_aided else CONFIGS)[(variant.size, variant.mode)]
+        table = CONFIGS_ANCHOR_AIDED if variant.anchor_aided else CONFIGS_DISTILL if variant.distilled else CONFIGS
+        name, block = table[(variant.size, variant.mode)]
         path = CONFIG_DIR / name
         if not path.is_file():
             raise BadInput(f'config {path} not found: pass the config with --config')
@@ -364,6 +379,11 @@ def variant_config(variant: Variant, config: Optional[str] = None) -> Tuple[Conf
     if head.get('num_anchors') and not variant.anchor_aided:
         raise BadInput(f'the checkpoint has no anchor-aided branch (--fuse_ab), the config {config} has one: '
                        'pass a config without it')
+    if bool(head.get('distill_reg_max')) != variant.distilled:
+        theirs, ours = ('has a', 'none') if variant.distilled else ('has no', 'one')
+        raise BadInput(f'the checkpoint {theirs} distillation branch (reg_preds_dist), the config {config} has {ours}: '
+                       'pass a config ' + ('with it (configs/yolov6{n,s}_qarep_distill.py)' if variant.distilled
+                                           else 'without it'))
     return cfg, config
 
 

@@ -34,12 +34,14 @@ YOLOV6_CLASSES: Dict[str, Tuple[str, ...]] = {
     'yolov6.models.reppan': ('RepBiFPANNeck', 'CSPRepBiFPANNeck'),
     'yolov6.models.effidehead': ('Detect',),
     'yolov6.models.heads.effidehead_fuseab': ('Detect',),
+    'yolov6.models.heads.effidehead_distill_ns': ('Detect',),
     'yolov6.layers.common': ('ConvModule', 'ConvBNReLU', 'ConvBNSiLU', 'ConvBN', 'SimSPPF', 'SPPF', 'SPPFModule',
                              'SimCSPSPPF', 'CSPSPPF', 'CSPSPPFModule', 'Transpose', 'RepVGGBlock', 'QARepVGGBlock',
                              'QARepVGGBlockV2', 'RepBlock', 'BottleRep', 'BepC3', 'BiFusion'),
 }
-"""The classes of the v3.0 N/S/M/L networks (``Model`` built with the default ``Detect`` head, or in
-anchor-aided training, ``--fuse_ab``, with ``yolov6/models/heads/effidehead_fuseab.py``'s)."""
+"""The classes of the v3.0 N/S/M/L networks (``Model`` built with the default ``Detect`` head, in
+anchor-aided training, ``--fuse_ab``, with ``yolov6/models/heads/effidehead_fuseab.py``'s, and N/S
+trained with self-distillation, as published, with ``yolov6/models/heads/effidehead_distill_ns.py``'s)."""
 
 TORCH_MODULE_CLASSES: Dict[str, Tuple[str, ...]] = {
     'torch.nn.modules.conv': ('Conv2d', 'ConvTranspose2d'),

@@ -13,6 +13,14 @@ cell centre, ``w, h = (2 * sigmoid) ** 2 * anchor``, in strides) and ``yolov6/co
 ``yolov6/models/losses/loss_fuseab.py`` train it: task-aligned assignment with its own top-k (26),
 the same VariFocal and IoU losses and weights (no DFL), normalized by the sum of the soft targets
 when it is positive, added to the anchor-free losses.
+
+Self-distillation (YOLOv6 v3.0 Sec. 2.4, official ``--distill``; ``distill`` given): the detector
+passes the teacher's anchor-free outputs to :meth:`YOLOv6Head.loss_distill`. As
+``yolov6/models/losses/loss_distill_ns.py`` (N/S: the head module's DFL branch assigns and is
+trained with DFL, both branches with the IoU loss) and ``loss_distill.py`` (M/L) compute it: the
+usual losses, normalized by the sum of the soft targets when it is positive, plus the class and
+DFL distillation terms of :mod:`qarep_det.models.losses.yolov6_distill`, weighted as the
+official ``loss_weight`` x ``distill_weight`` x the cosine decay.
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -28,6 +36,8 @@ from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 from torch import Tensor
+
+from ..losses.yolov6_distill import class_distill_loss, dfl_distill_loss, distill_decay
 
 
 @MODELS.register_module()
@@ -45,6 +55,9 @@ class YOLOv6Head(BaseDenseHead):
         anchors: Anchor-aided training: per level, the ``(w, h)`` pairs in pixels of the anchor-based
             branch, ``2 * head_module.num_anchors`` numbers (official ``anchors_init``); given exactly
             when the head module has that branch. ``None``: anchor-free only.
+        distill: Self-distillation settings, used by :meth:`loss_distill`: ``temperature`` (official
+            20), ``cls_weight`` and ``dfl_weight`` (official ``distill_weight``: N/S 1.0 / 1.0, M 0.8 /
+            1.0, L 2.0 / 1.0). ``None``: no distillation.
         train_cfg: ``initial_epoch``, ``initial_assigner`` (used for the first ``initial_epoch``
             epochs) and ``assigner``; with ``anchors`` also ``anchor_aided_assigner`` (the
             anchor-based branch's, official: task-aligned, top 26).
@@ -58,14 +71,17 @@ class YOLOv6Head(BaseDenseHead):
                                        iou_weighted=True, reduction='sum', loss_weight=1.0),
                  loss_bbox: dict = dict(type='GIoULoss', reduction='sum', loss_weight=2.5),
                  loss_dfl: Optional[dict] = None, anchors: Optional[Sequence[Sequence[float]]] = None,
-                 train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
+                 distill: Optional[dict] = None, train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.head_module = MODELS.build(head_module)
         self.num_classes = self.head_module.num_classes
         self.reg_max = self.head_module.reg_max
-        if (loss_dfl is None) != (self.reg_max == 0):
-            raise ValueError(f'loss_dfl must be given exactly when reg_max > 0 (reg_max={self.reg_max})')
+        self.distill_reg_max = self.head_module.distill_reg_max
+        if (loss_dfl is None) != (self.reg_max == 0 and self.distill_reg_max == 0):
+            raise ValueError(f'loss_dfl must be given exactly when the head module regresses distributions '
+                             f'(reg_max={self.reg_max}, distill_reg_max={self.distill_reg_max})')
+        self.distill = self._check_distill(distill)
         self.prior_generator = TASK_UTILS.build(prior_generator)
         self.anchors = self._check_anchors(anchors)
         self.loss_cls = MODELS.build(loss_cls)
@@ -99,20 +115,37 @@ class YOLOv6Head(BaseDenseHead):
                              f'{num_levels} levels, got {anchors}')
         return torch.tensor(anchors, dtype=torch.float32).reshape(num_levels, num_anchors, 2)
 
+    @staticmethod
+    def _check_distill(distill: Optional[dict]) -> Optional[dict]:
+        if distill is None:
+            return None
+        unknown = set(distill) - {'temperature', 'cls_weight', 'dfl_weight'}
+        if unknown:
+            raise ValueError(f'distill takes temperature, cls_weight and dfl_weight, not {sorted(unknown)}')
+        distill = dict(dict(temperature=20.0, cls_weight=1.0, dfl_weight=1.0), **distill)
+        if distill['temperature'] <= 0:
+            raise ValueError(f'distill temperature must be positive, got {distill["temperature"]}')
+        return distill
+
     def forward(self, x: Tuple[Tensor, ...]) -> Tuple[List[Tensor], List[Tensor]]:
         return self.head_module(x)
 
     def _flatten(self, cls_scores: Sequence[Tensor], bbox_preds: Sequence[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
         """Per-level maps -> ``(B, N, C)`` logits, ``(B, N, 4)`` distances in strides, ``(B, N, 4, R+1)`` logits."""
-        batch = cls_scores[0].shape[0]
-        # (B, C, H, W) -> (B, H*W, C), levels concatenated
-        flat_cls = torch.cat([s.permute(0, 2, 3, 1).reshape(batch, -1, self.num_classes) for s in cls_scores], 1)
-        distances = torch.cat([self.head_module.integral(p).permute(0, 2, 3, 1).reshape(batch, -1, 4)
-                               for p in bbox_preds], 1)
+        return (self._flatten_cls(cls_scores), *self._flatten_reg(bbox_preds, self.head_module.integral, self.reg_max))
+
+    def _flatten_cls(self, cls_scores: Sequence[Tensor]) -> Tensor:
+        """Per-level ``(B, C, H, W)`` maps -> ``(B, N, C)``, levels concatenated."""
+        return torch.cat([s.permute(0, 2, 3, 1).reshape(s.shape[0], -1, self.num_classes) for s in cls_scores], 1)
+
+    @staticmethod
+    def _flatten_reg(bbox_preds: Sequence[Tensor], integral: torch.nn.Module, reg_max: int) -> Tuple[Tensor, Tensor]:
+        """Per-level box maps -> ``(B, N, 4)`` distances in strides and ``(B, N, 4, reg_max + 1)`` logits."""
+        batch = bbox_preds[0].shape[0]
+        distances = torch.cat([integral(p).permute(0, 2, 3, 1).reshape(batch, -1, 4) for p in bbox_preds], 1)
         # (B, 4 * (R + 1), H, W) -> (B, 4, R + 1, H*W) -> (B, H*W, 4, R + 1)
-        bins = self.reg_max + 1
-        dist_logits = torch.cat([p.reshape(batch, 4, bins, -1).permute(0, 3, 1, 2) for p in bbox_preds], 1)
-        return flat_cls, distances, dist_logits
+        dist_logits = torch.cat([p.reshape(batch, 4, reg_max + 1, -1).permute(0, 3, 1, 2) for p in bbox_preds], 1)
+        return distances, dist_logits
 
     def _priors(self, cls_scores: Sequence[Tensor]) -> Tuple[Tensor, List[int]]:
         """``(N, 4)`` ``[x, y, stride_w, stride_h]`` priors and the number per level."""
@@ -144,37 +177,127 @@ class YOLOv6Head(BaseDenseHead):
 
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor], batch_gt_instances: InstanceList,
                      batch_img_metas: List[dict], batch_gt_instances_ignore: OptInstanceList = None) -> dict:
-        """Losses of a batch: ``loss_cls``, ``loss_bbox`` and (with DFL) ``loss_dfl``."""
+        """Losses of a batch: ``loss_cls``, ``loss_bbox`` and (with a DFL head, ``reg_max > 0``) ``loss_dfl``."""
         flat_cls, distances, dist_logits = self._flatten(cls_scores, bbox_preds)
         priors, num_level_priors = self._priors(cls_scores)
-        points, strides = priors[:, :2], priors[:, 2:3]
-        pred_bboxes = distance2bbox(points, distances * strides)  # (B, N, 4) pixels
-        gt_labels, gt_bboxes, valid = self._pad_gts(batch_gt_instances, flat_cls.device)
-        assigned = self._current_assigner().assign(flat_cls.detach().sigmoid(), pred_bboxes.detach().float(),
-                                                   priors, num_level_priors, gt_labels, gt_bboxes, valid)
+        pred_bboxes = distance2bbox(priors[:, :2], distances * priors[:, 2:3])  # (B, N, 4) pixels
+        assigned = self._assign(flat_cls, pred_bboxes, priors, num_level_priors, batch_gt_instances)
         target_scores = assigned.scores.to(flat_cls.dtype)
         avg_factor = target_scores.sum().clamp(min=1).item()  # official: divide only by a sum above 1
-        losses = dict(loss_cls=self._loss_cls(flat_cls, target_scores, assigned.labels) / avg_factor)
+        losses = dict(loss_cls=self._loss_cls(flat_cls, target_scores, assigned.labels) / avg_factor,
+                      loss_bbox=self._loss_iou(pred_bboxes, assigned, priors, avg_factor))
+        if self.reg_max > 0:
+            losses['loss_dfl'] = self._loss_dfl(dist_logits, assigned, priors, avg_factor)
+        return losses
+
+    def _assign(self, flat_cls: Tensor, pred_bboxes: Tensor, priors: Tensor, num_level_priors: List[int],
+                batch_gt_instances: InstanceList):
+        """The current assigner's targets for ``(B, N, C)`` logits and ``(B, N, 4)`` boxes in pixels."""
+        gt_labels, gt_bboxes, valid = self._pad_gts(batch_gt_instances, flat_cls.device)
+        return self._current_assigner().assign(flat_cls.detach().sigmoid(), pred_bboxes.detach().float(),
+                                               priors, num_level_priors, gt_labels, gt_bboxes, valid)
+
+    def _loss_iou(self, pred_bboxes: Tensor, assigned, priors: Tensor, avg_factor: float) -> Tensor:
+        """The configured IoU loss of the positives' ``(B, N, 4)`` boxes (pixels), weighted by their scores."""
         fg = assigned.fg_mask
-        weight = target_scores.sum(-1)[fg]  # (P,)
-        if fg.any():
-            # IoU losses are scale-free: compare boxes in stride units as YOLOv6 does.
-            stride_fg = strides.expand(fg.shape[0], -1, -1)[fg]  # (P, 1)
-            target_fg = assigned.bboxes[fg] / stride_fg
-            losses['loss_bbox'] = self.loss_bbox(pred_bboxes[fg] / stride_fg, target_fg, weight=weight,
-                                                 reduction_override='sum') / avg_factor
-            if self.loss_dfl is not None:
-                points_fg = points.expand(fg.shape[0], -1, -1)[fg] / stride_fg
-                ltrb = torch.cat([points_fg - target_fg[:, :2], target_fg[:, 2:] - points_fg], -1)
-                ltrb = ltrb.clamp(0, self.reg_max - 0.01)  # (P, 4) targets in bins
-                losses['loss_dfl'] = self.loss_dfl(dist_logits[fg].reshape(-1, self.reg_max + 1), ltrb.reshape(-1),
-                                                   weight=weight[:, None].expand(-1, 4).reshape(-1) / 4,
-                                                   reduction_override='sum') / avg_factor
+        if not fg.any():
+            return pred_bboxes.sum() * 0  # keep every parameter in the graph (DDP) with an exact zero
+        # IoU losses are scale-free: compare boxes in stride units as YOLOv6 does.
+        stride_fg = priors[:, 2:3].expand(fg.shape[0], -1, -1)[fg]  # (P, 1)
+        return self.loss_bbox(pred_bboxes[fg] / stride_fg, assigned.bboxes[fg] / stride_fg,
+                              weight=assigned.scores.to(pred_bboxes.dtype).sum(-1)[fg],
+                              reduction_override='sum') / avg_factor
+
+    def _loss_dfl(self, dist_logits: Tensor, assigned, priors: Tensor, avg_factor: float) -> Tensor:
+        """DFL of the positives' ``(B, N, 4, R + 1)`` logits towards their target sides, weighted by their scores."""
+        fg = assigned.fg_mask
+        if not fg.any():
+            return dist_logits.sum() * 0
+        reg_max = dist_logits.shape[-1] - 1
+        stride_fg = priors[:, 2:3].expand(fg.shape[0], -1, -1)[fg]  # (P, 1)
+        points_fg = priors[:, :2].expand(fg.shape[0], -1, -1)[fg] / stride_fg
+        target_fg = assigned.bboxes[fg] / stride_fg
+        ltrb = torch.cat([points_fg - target_fg[:, :2], target_fg[:, 2:] - points_fg], -1)
+        ltrb = ltrb.clamp(0, reg_max - 0.01)  # (P, 4) targets in bins
+        weight = assigned.scores.to(dist_logits.dtype).sum(-1)[fg]
+        return self.loss_dfl(dist_logits[fg].reshape(-1, reg_max + 1), ltrb.reshape(-1),
+                             weight=weight[:, None].expand(-1, 4).reshape(-1) / 4,
+                             reduction_override='sum') / avg_factor
+
+    def loss_distill(self, x: Tuple[Tensor, ...], batch_data_samples: SampleList,
+                     teacher_outputs: Tuple[List[Tensor], List[Tensor]]) -> dict:
+        """Self-distillation losses of a batch, given the teacher head module's outputs on it.
+
+        Args:
+            x: The student's neck features.
+            batch_data_samples: With the ground truth.
+            teacher_outputs: The teacher's per-level ``cls_scores`` (logits) and ``bbox_preds`` (DFL
+                logits with as many bins as the student's DFL branch).
+        """
+        if self.distill is None:
+            raise RuntimeError('this head has no distill settings: YOLOv6Head(distill=dict(...))')
+        if self.distill_reg_max:
+            cls_scores, bbox_preds, bbox_preds_distill = self.head_module.forward_distill(x)
         else:
-            # Keep every parameter in the graph (DDP) with an exact zero.
-            losses['loss_bbox'] = distances.sum() * 0
-            if self.loss_dfl is not None:
-                losses['loss_dfl'] = dist_logits.sum() * 0
+            (cls_scores, bbox_preds), bbox_preds_distill = self.head_module(x), None
+        batch_gt_instances, batch_img_metas, _ = unpack_gt_instances(batch_data_samples)
+        return self.loss_by_feat_distill(cls_scores, bbox_preds, bbox_preds_distill, *teacher_outputs,
+                                         batch_gt_instances, batch_img_metas)
+
+    def loss_by_feat_distill(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
+                             bbox_preds_distill: Optional[List[Tensor]], teacher_cls_scores: List[Tensor],
+                             teacher_bbox_preds: List[Tensor], batch_gt_instances: InstanceList,
+                             batch_img_metas: List[dict]) -> dict:
+        """``loss_cls``, ``loss_bbox``, ``loss_dfl``, ``loss_cls_distill`` and ``loss_dfl_distill``, with
+        the N/S DFL branch (``bbox_preds_distill``) also ``loss_bbox_distill`` (its boxes' IoU loss).
+
+        The DFL branch (N/S) or the DFL head itself (M/L) gives the boxes the targets are assigned
+        to and the DFL and distillation terms; with the N/S branch both it and the deployed plain
+        distances get the IoU loss. Provenance: meituan/YOLOv6 ``loss_distill_ns.py`` / ``loss_distill.py``.
+        """
+        if self.loss_dfl is None:
+            raise RuntimeError('self-distillation needs a DFL head or DFL branch (loss_dfl)')
+        flat_cls, distances, dist_logits = self._flatten(cls_scores, bbox_preds)
+        if bbox_preds_distill is not None:
+            distances_dfl, dist_logits = self._flatten_reg(bbox_preds_distill, self.head_module.integral_distill,
+                                                           self.distill_reg_max)
+        else:
+            distances_dfl = distances
+        teacher_cls = self._flatten_cls(teacher_cls_scores)
+        bins = dist_logits.shape[-1]
+        if any(p.shape[1] != 4 * bins for p in teacher_bbox_preds):
+            raise ValueError(f'the teacher regresses {teacher_bbox_preds[0].shape[1] // 4} bins per side, the '
+                             f'student {bins}: distill from a teacher with reg_max={bins - 1}')
+        teacher_logits = torch.cat([p.reshape(p.shape[0], 4, bins, -1).permute(0, 3, 1, 2)
+                                    for p in teacher_bbox_preds], 1)
+        priors, num_level_priors = self._priors(cls_scores)
+        points, strides = priors[:, :2], priors[:, 2:3]
+        boxes_dfl = distance2bbox(points, distances_dfl * strides)  # (B, N, 4) pixels
+        assigned = self._assign(flat_cls, boxes_dfl, priors, num_level_priors, batch_gt_instances)
+        target_scores = assigned.scores.to(flat_cls.dtype)
+        scores_sum = target_scores.sum().item()
+        avg_factor = scores_sum if scores_sum > 0 else 1.0  # official: divide by any positive sum
+        losses = dict(loss_cls=self._loss_cls(flat_cls, target_scores, assigned.labels) / avg_factor)
+        if bbox_preds_distill is not None:
+            losses['loss_bbox'] = self._loss_iou(distance2bbox(points, distances * strides), assigned, priors,
+                                                 avg_factor)
+            losses['loss_bbox_distill'] = self._loss_iou(boxes_dfl, assigned, priors, avg_factor)
+        else:
+            losses['loss_bbox'] = self._loss_iou(boxes_dfl, assigned, priors, avg_factor)
+        losses['loss_dfl'] = self._loss_dfl(dist_logits, assigned, priors, avg_factor)
+
+        hub = MessageHub.get_current_instance()
+        decay = distill_decay(hub.get_info('epoch'), hub.get_info('max_epochs'))
+        temperature = self.distill['temperature']
+        losses['loss_cls_distill'] = class_distill_loss(flat_cls.sigmoid(), teacher_cls.sigmoid(), temperature) \
+            * (self.loss_cls.loss_weight * self.distill['cls_weight'] * decay)
+        fg = assigned.fg_mask
+        if fg.any():
+            weight_sum = target_scores.sum(-1)[fg].sum()
+            dfl_term = dfl_distill_loss(dist_logits[fg], teacher_logits[fg], temperature) * weight_sum / avg_factor
+        else:
+            dfl_term = dist_logits.sum() * 0
+        losses['loss_dfl_distill'] = dfl_term * (self.loss_dfl.loss_weight * self.distill['dfl_weight'] * decay)
         return losses
 
     def loss(self, x: Tuple[Tensor, ...], batch_data_samples: SampleList) -> dict:

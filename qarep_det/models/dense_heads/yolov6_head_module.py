@@ -9,7 +9,10 @@ official ``Detect.initialize_biases`` (prior probability 1e-2, Lin et al., ICCV 
 The optional anchor-based prediction layers (``num_anchors > 0``) are the training-only branch of
 anchor-aided training (YOLOv6 v3.0 Sec. 2.2, official ``--fuse_ab``): meituan/YOLOv6 (e86a483)
 ``yolov6/models/heads/effidehead_fuseab.py`` (``cls_preds_ab`` / ``reg_preds_ab`` on the same
-``cls_convs`` / ``reg_convs`` features, initialized as the anchor-free ones).
+``cls_convs`` / ``reg_convs`` features, initialized as the anchor-free ones). The optional DFL
+branch (``distill_reg_max > 0``) is the training-only layer of the N/S self-distillation head
+(YOLOv6 v3.0 Sec. 2.4): ``yolov6/models/heads/effidehead_distill_ns.py`` (``reg_preds_dist`` beside
+``reg_preds`` on the ``reg_convs`` features, initialized as ``reg_preds``; inference uses ``reg_preds``).
 """
 import math
 from typing import List, Optional, Sequence, Tuple
@@ -57,6 +60,10 @@ class YOLOv6HeadModule(BaseModule):
     :meth:`forward_train` runs it; :meth:`forward` (prediction, ``mode='tensor'``, fusion,
     quantization) gives the anchor-free outputs alone.
 
+    With ``distill_reg_max > 0`` (N/S self-distillation) each level also has ``reg_preds_distill``
+    (1x1, ``4 * (distill_reg_max + 1)`` channels) on the ``reg_conv`` features: a DFL branch that
+    the distillation losses train and that only :meth:`forward_distill` runs.
+
     Args:
         num_classes: Number of classes (channels of each ``cls_pred``).
         in_channels: Unscaled widths of the neck features (finest first).
@@ -66,6 +73,8 @@ class YOLOv6HeadModule(BaseModule):
         prior_prob: Initial foreground probability of the classification bias.
         num_anchors: Anchors per location of the anchor-based training branch; ``0`` (default): no
             such branch (official ``--fuse_ab``: 3).
+        distill_reg_max: ``> 0``: the training-only DFL branch of N/S self-distillation, regressing
+            distributions over ``0..distill_reg_max`` (official 16); ``0`` (default): none.
         norm_cfg: Norm config of the stems and convs.
         act_cfg: Activation of the stems and convs.
         init_cfg: mmengine initialization config (applied before the prediction-layer init).
@@ -73,22 +82,30 @@ class YOLOv6HeadModule(BaseModule):
     Attributes:
         integral: ``DFLIntegral`` if ``reg_max > 0`` else ``nn.Identity``: maps a ``bbox_pred``
             to ``(B, 4, H, W)`` distances in either case.
+        integral_distill: ``DFLIntegral(distill_reg_max)`` when the DFL branch exists, else ``None``.
     """
 
     def __init__(self, num_classes: int = 80, in_channels: Sequence[int] = (128, 256, 512),
                  widen_factor: float = 1.0, reg_max: int = 16, prior_prob: float = 1e-2, num_anchors: int = 0,
-                 norm_cfg: dict = YOLOV6_NORM_CFG, act_cfg: Optional[dict] = dict(type='SiLU'),
-                 init_cfg: Optional[dict] = None) -> None:
+                 distill_reg_max: int = 0, norm_cfg: dict = YOLOV6_NORM_CFG,
+                 act_cfg: Optional[dict] = dict(type='SiLU'), init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if reg_max < 0:
             raise ValueError(f'reg_max must be >= 0, got {reg_max}')
         if num_anchors < 0:
             raise ValueError(f'num_anchors must be >= 0, got {num_anchors}')
+        if distill_reg_max < 0 or (distill_reg_max and reg_max):
+            raise ValueError(f'distill_reg_max (the DFL branch beside plain distances) needs reg_max=0 and must be '
+                             f'>= 0, got reg_max={reg_max}, distill_reg_max={distill_reg_max}')
+        if distill_reg_max and num_anchors:
+            raise ValueError('a head has either the anchor-aided branch (num_anchors) or the distillation branch '
+                             '(distill_reg_max), not both (official: distillation runs without --fuse_ab)')
         self.num_classes = num_classes
         self.in_channels = tuple(scale_width(c, widen_factor) for c in in_channels)
         self.reg_max = reg_max
         self.prior_prob = prior_prob
         self.num_anchors = num_anchors
+        self.distill_reg_max = distill_reg_max
         conv = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.stems = nn.ModuleList(ConvBNAct(c, c, 1, **conv) for c in self.in_channels)
         self.cls_convs = nn.ModuleList(ConvBNAct(c, c, 3, **conv) for c in self.in_channels)
@@ -98,17 +115,23 @@ class YOLOv6HeadModule(BaseModule):
         if num_anchors:  # registered after reg_preds, as the official head lists them
             self.cls_preds_ab = nn.ModuleList(nn.Conv2d(c, num_anchors * num_classes, 1) for c in self.in_channels)
             self.reg_preds_ab = nn.ModuleList(nn.Conv2d(c, num_anchors * 4, 1) for c in self.in_channels)
+        if distill_reg_max:
+            self.reg_preds_distill = nn.ModuleList(nn.Conv2d(c, 4 * (distill_reg_max + 1), 1)
+                                                   for c in self.in_channels)
         self.integral = DFLIntegral(reg_max) if reg_max > 0 else nn.Identity()
+        self.integral_distill = DFLIntegral(distill_reg_max) if distill_reg_max else None
 
     def init_weights(self) -> None:
         """``init_cfg`` first, then zero prediction weights, prior-probability cls bias, reg bias 1
-        (both branches)."""
+        (every branch)."""
         super().init_weights()
         cls_bias = -math.log((1 - self.prior_prob) / self.prior_prob)
         cls_preds, reg_preds = list(self.cls_preds), list(self.reg_preds)
         if self.num_anchors:
             cls_preds += list(self.cls_preds_ab)
             reg_preds += list(self.reg_preds_ab)
+        if self.distill_reg_max:
+            reg_preds += list(self.reg_preds_distill)
         with torch.no_grad():
             for conv in cls_preds:
                 conv.weight.zero_()
@@ -133,6 +156,14 @@ class YOLOv6HeadModule(BaseModule):
         cls_scores_ab = [conv(f) for conv, f in zip(self.cls_preds_ab, cls_feats)]
         bbox_preds_ab = [conv(f) for conv, f in zip(self.reg_preds_ab, reg_feats)]
         return cls_scores, bbox_preds, cls_scores_ab, bbox_preds_ab
+
+    def forward_distill(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
+        """:meth:`forward`'s outputs, then per level the DFL branch's ``bbox_preds_distill``
+        ``(B, 4 * (distill_reg_max + 1), H, W)`` (logits, side-major as ``bbox_preds`` of a DFL head)."""
+        if not self.distill_reg_max:
+            raise RuntimeError('this head module has no distillation branch (distill_reg_max=0)')
+        cls_scores, bbox_preds, (_, reg_feats) = self._features(feats)
+        return cls_scores, bbox_preds, [conv(f) for conv, f in zip(self.reg_preds_distill, reg_feats)]
 
     def _features(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor], Tuple[list, list]]:
         """Anchor-free outputs and the per-level ``cls_conv`` / ``reg_conv`` features they come from."""

@@ -53,18 +53,20 @@ def official():
     try:
         from yolov6.models.losses.loss import ComputeLoss
         from yolov6.models.losses.loss_fuseab import ComputeLoss as ComputeLossAB
+        from yolov6.models.losses.loss_distill import ComputeLoss as ComputeLossDistill
+        from yolov6.models.losses.loss_distill_ns import ComputeLoss as ComputeLossDistillNS
         from yolov6.utils.figure_iou import IOUloss
         from yolov6.models.yolo import build_model
         from yolov6.utils.config import Config
         from yolov6.utils.torch_utils import fuse_model
 
-        def build(name: str, mode, fuse_ab: bool = False):
+        def build(name: str, mode, fuse_ab: bool = False, distill_ns: bool = False):
             cfg = Config.fromfile(str(OFFICIAL / 'configs' / f'{name}.py'))
             if mode is not None:
                 cfg.training_mode = mode
-            if fuse_ab:  # the official step 1 (docs/Train_coco_data.md): "use_dfl=True, reg_max=16"
+            if fuse_ab or distill_ns:  # both official steps (docs/Train_coco_data.md): "use_dfl=True, reg_max=16"
                 cfg.model.head.use_dfl, cfg.model.head.reg_max = True, 16
-            return build_model(cfg, 80, 'cpu', fuse_ab=fuse_ab)
+            return build_model(cfg, 80, 'cpu', fuse_ab=fuse_ab, distill_ns=distill_ns)
 
         def deploy(model):
             fuse_model(model)  # conv-BN pairs (tools/eval.py), then every rep block
@@ -74,6 +76,7 @@ def official():
             return model
 
         yield types.SimpleNamespace(build=build, deploy=deploy, ComputeLoss=ComputeLoss, ComputeLossAB=ComputeLossAB,
+                                    ComputeLossDistill=ComputeLossDistill, ComputeLossDistillNS=ComputeLossDistillNS,
                                     IOUloss=IOUloss)
     finally:
         sys.path.remove(str(OFFICIAL))
@@ -151,14 +154,17 @@ CASES = [('yolov6n', 'repvgg', 'configs/yolov6n_repvgg.py'), ('yolov6n', 'qarepv
          pytest.param('yolov6l', None, 'configs/yolov6l.py', marks=pytest.mark.slow),
          # anchor-aided training checkpoints (--fuse_ab): the anchor-free outputs of the official head
          ('yolov6n', 'qarepvggv2', 'configs/yolov6n_qarep_fuseab.py'),
-         ('yolov6s', 'repvgg', "configs/yolov6s_qarep_fuseab.py with block_cfg=dict(type='RepVGGBlock')")]
+         ('yolov6s', 'repvgg', "configs/yolov6s_qarep_fuseab.py with block_cfg=dict(type='RepVGGBlock')"),
+         # self-distillation checkpoints of N/S (--distill, as published): the deployed reg_preds
+         ('yolov6n', 'qarepvggv2', 'configs/yolov6n_qarep_distill.py'),
+         ('yolov6s', 'repvgg', "configs/yolov6s_qarep_distill.py with block_cfg=dict(type='RepVGGBlock')")]
 
 
 @pytest.mark.parametrize('fused', [False, True], ids=['training', 'fused'])
 @pytest.mark.parametrize('name,mode,config', CASES)
 def test_converted_outputs_equal_the_official_network(official, tmp_path, name, mode, config, fused) -> None:
     torch.manual_seed(0)
-    model = randomize(official.build(name, mode, fuse_ab='fuseab' in config))
+    model = randomize(official.build(name, mode, fuse_ab='fuseab' in config, distill_ns='distill' in config))
     if fused:  # fused by the official code, then as a half-precision file holds it
         model = official.deploy(model).half().float()
     src, dst = tmp_path / 'official.pt', tmp_path / 'converted.pth'
@@ -185,13 +191,16 @@ def test_converted_outputs_equal_the_official_network(official, tmp_path, name, 
 def test_synthetic_checkpoints_have_the_official_keys(official) -> None:
     """The always-run tests' stand-in networks have the official key names and shapes."""
     from yolov6_standins import build_published
-    for name, mode, fuse_ab in (('yolov6n', 'qarepvggv2', False), ('yolov6s', 'repvgg', False),
-                                ('yolov6m', 'qarepvgg', False), ('yolov6l', None, False),
-                                ('yolov6n', 'qarepvggv2', True), ('yolov6m', 'repvgg', True)):
-        theirs = official.build(name, mode, fuse_ab)
-        published = build_published(name[-1].upper(), mode or 'conv_silu', fuse_ab=fuse_ab)
+    for name, mode, fuse_ab, distill in (
+            ('yolov6n', 'qarepvggv2', False, False), ('yolov6s', 'repvgg', False, False),
+            ('yolov6m', 'qarepvgg', False, False), ('yolov6l', None, False, False),
+            ('yolov6n', 'qarepvggv2', True, False), ('yolov6m', 'repvgg', True, False),
+            ('yolov6n', 'qarepvggv2', False, True), ('yolov6s', 'qarepvgg', False, True)):
+        theirs = official.build(name, mode, fuse_ab, distill)
+        published = build_published(name[-1].upper(), mode or 'conv_silu', fuse_ab=fuse_ab, distill=distill)
         ours = {k: tuple(v.shape) for k, v in published.state_dict().items()}
-        assert ours == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}, (name, mode, fuse_ab)
+        assert ours == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}, (name, mode, fuse_ab, distill)
+        assert list(ours) == list(theirs.state_dict()), (name, mode, fuse_ab, distill)  # registration order too
         if fuse_ab:
             assert torch.equal(published.detect.anchors_init, theirs.detect.anchors_init)
 

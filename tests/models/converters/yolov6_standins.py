@@ -2,7 +2,7 @@
 
 Each class has the official name, module path, submodule names, parameter names and shapes
 (``yolov6.layers.common``, ``yolov6.models.{efficientrep,reppan,effidehead,yolo}``,
-``yolov6.models.heads.effidehead_fuseab`` at e86a483)
+``yolov6.models.heads.{effidehead_fuseab,effidehead_distill_ns}`` at e86a483)
 and no behaviour (no ``forward``): enough to pickle a checkpoint the way the official trainer
 does (``torch.save({'model': model.half(), 'ema': ...})``). ``published_classes()`` puts a fake
 ``yolov6`` package into ``sys.modules`` for the time of the ``torch.save`` so pickle records the
@@ -288,6 +288,21 @@ DetectFuseAB.__name__ = DetectFuseAB.__qualname__ = 'Detect'  # pickled as the o
 DetectFuseAB = _official('yolov6.models.heads.effidehead_fuseab')(DetectFuseAB)
 
 
+class DetectDistillNS(Detect):
+    """The N/S self-distillation head (``--distill``, as the published N/S checkpoints hold it):
+    ``reg_preds_dist`` (17 bins per side) registered before ``reg_preds`` (4 distances)."""
+
+    def __init__(self, ch: Sequence[int], num_classes: int, reg_max: int = 16) -> None:
+        super().__init__(ch, num_classes, reg_max)
+        del self.reg_preds
+        self.reg_preds_dist = nn.ModuleList(nn.Conv2d(c, 4 * (reg_max + 1), 1) for c in ch)
+        self.reg_preds = nn.ModuleList(nn.Conv2d(c, 4, 1) for c in ch)
+
+
+DetectDistillNS.__name__ = DetectDistillNS.__qualname__ = 'Detect'
+DetectDistillNS = _official('yolov6.models.heads.effidehead_distill_ns')(DetectDistillNS)
+
+
 @_official('yolov6.models.yolo')
 class Model(nn.Module):
     def __init__(self, backbone: nn.Module, neck: nn.Module, detect: nn.Module) -> None:
@@ -300,9 +315,11 @@ SCALES = {'N': (0.33, 0.25, None, 0), 'S': (0.33, 0.5, None, 0), 'M': (0.6, 0.75
 BLOCKS = {'repvgg': RepVGGBlock, 'qarepvgg': QARepVGGBlock, 'qarepvggv2': QARepVGGBlockV2, 'conv_silu': ConvBNSiLU}
 
 
-def build_published(size: str, mode: str, num_classes: int = 80, fuse_ab: bool = False) -> Model:
+def build_published(size: str, mode: str, num_classes: int = 80, fuse_ab: bool = False,
+                    distill: bool = False) -> Model:
     """The official v3.0 network ``size`` (N/S/M/L) in training ``mode`` as stand-ins (random weights);
-    ``fuse_ab``: as step 1 of the official recipe trains it (anchor-aided head, ``reg_max=16`` for every size)."""
+    ``fuse_ab``: as step 1 of the official recipe trains it (anchor-aided head, ``reg_max=16`` for every size);
+    ``distill``: N/S as step 2 trains and the release publishes them (self-distillation head)."""
     depth, width, csp_e, reg_max = SCALES[size]
     reg_max = 16 if fuse_ab else reg_max
     ch = [math.ceil(c * width / 8) * 8 for c in (64, 128, 256, 512, 1024, 256, 128, 128, 256, 256, 512)]
@@ -310,7 +327,11 @@ def build_published(size: str, mode: str, num_classes: int = 80, fuse_ab: bool =
     block = BLOCKS[mode]
     backbone = (EfficientRep if csp_e is None else CSPBepBackbone)(ch, reps, block, csp_e)
     neck = (RepBiFPANNeck if csp_e is None else CSPRepBiFPANNeck)(ch, reps, block, csp_e)
-    model = Model(backbone, neck, (DetectFuseAB if fuse_ab else Detect)([ch[6], ch[8], ch[10]], num_classes, reg_max))
+    if distill:
+        detect = DetectDistillNS([ch[6], ch[8], ch[10]], num_classes)
+    else:
+        detect = (DetectFuseAB if fuse_ab else Detect)([ch[6], ch[8], ch[10]], num_classes, reg_max)
+    model = Model(backbone, neck, detect)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, t in model.state_dict().items():

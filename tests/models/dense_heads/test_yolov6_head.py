@@ -78,8 +78,12 @@ def test_initial_epochs_use_atss_then_tal() -> None:
 
 
 def test_reg_max_and_loss_dfl_must_agree() -> None:
-    with pytest.raises(ValueError, match='loss_dfl must be given exactly when reg_max > 0'):
+    with pytest.raises(ValueError, match='loss_dfl must be given exactly when the head module regresses '
+                                         r'distributions \(reg_max=16, distill_reg_max=0\)'):
         MODELS.build(dict(type='YOLOv6Head', head_module=dict(type='YOLOv6HeadModule', num_classes=3, reg_max=16)))
+    with pytest.raises(ValueError, match=r'\(reg_max=0, distill_reg_max=16\)'):  # the N/S distillation branch
+        MODELS.build(dict(type='YOLOv6Head', head_module=dict(type='YOLOv6HeadModule', num_classes=3, reg_max=0,
+                                                              distill_reg_max=16)))
 
 
 def test_predictions_undo_the_letterbox_exactly() -> None:
