@@ -1,13 +1,15 @@
 """Fuse and quantize a trained detector or segmentor; FP32 vs INT8 metrics (COCO mAP, mIoU) and latency side by side.
 
 Usage:
-    python tools/ptq.py CKPT [--config CFG] [--int8] [--calib-images 256]
+    python tools/ptq.py CKPT [--config CFG] [--int8] [--wbits 8|6|4] [--abits 8|6] [--calib-images 256]
         [--observer minmax|histogram|percentile|mae] [--backend x86|qnnpack|onednn]
         [--skip-layers NAME ... | auto:K] [--sensitivity] [--cfg-options K=V ...] [--out DIR]
     python tools/ptq.py --eval-int8 DIR/model_int8.pt|DIR/model_fp32.pt [--config CFG] [--cfg-options K=V ...]
 
 Writes DIR/report.json, DIR/report.md, plots, the fused FP32 model DIR/model_fp32.pt and (with
---int8) DIR/model_int8.pt, both TorchScript that run without the training code. The config
+--int8) DIR/model_int8.pt, both TorchScript that run without the training code. Below 8 bits
+(--wbits 6|4, --abits 6) the quantized model is simulated in float and evaluated as w<b>a<b>,
+without a model file or latency (no integer kernels for those widths). The config
 stored in a checkpoint or a model file is read as data, never run. Bad input: one line on stderr
 and exit code 2; nothing is overwritten and nothing partial is left behind (Ctrl-C: exit 130,
 SIGTERM: 143, both clean up).
@@ -21,6 +23,7 @@ import torch
 
 import qarep_det  # noqa: F401  (registers the modules; safe checkpoint loading)
 from qarep_det.ptq import FusionCheckError, PTQOptions, evaluate_deployed, metrics_table, run_ptq
+from qarep_det.quantization import ACTIVATION_BITS, WEIGHT_BITS
 from qarep_det.utils import OneLineParser, positive_int, run_tool
 
 
@@ -29,6 +32,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoint', nargs='?', help='training checkpoint (.pth)')
     parser.add_argument('--config', help='config file (default: the one stored in the checkpoint)')
     parser.add_argument('--int8', action='store_true', help='quantize to INT8 (else FP32 and fused FP32 only)')
+    parser.add_argument('--wbits', type=int, choices=WEIGHT_BITS, default=8,
+                        help='weight bits; below 8 the quantized model is simulated (no model file)')
+    parser.add_argument('--abits', type=int, choices=ACTIVATION_BITS, default=8,
+                        help='activation bits; below 8 the quantized model is simulated (no model file)')
     parser.add_argument('--calib-images', type=positive_int, default=256, help='training images used for calibration')
     parser.add_argument('--observer', default='minmax', help='minmax | histogram | percentile | mae')
     parser.add_argument('--backend', default='x86', help='x86 | qnnpack | onednn')
@@ -61,7 +68,8 @@ def ptq(args: argparse.Namespace) -> int:
         report = run_ptq(PTQOptions(
             checkpoint=args.checkpoint, out=out, config=args.config, int8=args.int8, calib_images=args.calib_images,
             observer=args.observer, backend=args.backend, skip_layers=args.skip_layers, sensitivity=args.sensitivity,
-            cfg_options=args.cfg_options, max_eval_images=args.max_eval_images, progress=not args.no_progress))
+            cfg_options=args.cfg_options, max_eval_images=args.max_eval_images, progress=not args.no_progress,
+            wbits=args.wbits, abits=args.abits))
     except FusionCheckError as exc:
         print(f'ptq.py: fusion check failed: {exc}', file=sys.stderr)
         return 1

@@ -6,7 +6,9 @@ Data flow (DESIGN.md): safe load -> config (checkpoint meta read as data, or ``-
 calibrate on training images through the test pipeline -> convert -> ``model_int8.pt`` -> one
 evaluation loop for every variant with the config's own evaluator -> latency -> report.
 ``fp32_fused`` and ``int8`` are loaded back from their files (TorchScript, channels_last) before
-they are checked, evaluated and timed: the report describes the files the user ships.
+they are checked, evaluated and timed: the report describes the files the user ships. Below 8 bits
+(``wbits`` / ``abits``) the calibrated model is simulated in float instead (fake quantization: no
+integer kernels, no model file, no latency) and reported as ``w<bits>a<bits>``, marked simulated.
 """
 import contextlib
 import itertools
@@ -60,6 +62,8 @@ class PTQOptions:
     latency_repeats: int = 10
     progress: bool = True
     seed: int = 0
+    wbits: int = 8
+    abits: int = 8
     auto_skip: Optional[int] = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +75,11 @@ class PTQOptions:
                 raise BadInput('--skip-layers takes layer names or a single auto:K (K a whole number)')
             self.auto_skip = int(value)
         self.skip_layers = tuple(explicit)
+
+    @property
+    def quantize(self) -> bool:
+        """Quantize: ``--int8``, or a width below 8 (simulated)."""
+        return self.int8 or (self.wbits, self.abits) != (8, 8)
 
 
 @contextlib.contextmanager
@@ -90,7 +99,8 @@ def ptq_seconds(timings: Dict[str, float]) -> float:
 
 def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfig':
     try:
-        return q.QuantConfig(observer=opts.observer, backend=opts.backend, skip_layers=tuple(skip_layers))
+        return q.QuantConfig(observer=opts.observer, backend=opts.backend, skip_layers=tuple(skip_layers),
+                             weight_bits=opts.wbits, activation_bits=opts.abits)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
 
@@ -98,7 +108,7 @@ def _quant_config(opts: PTQOptions, skip_layers: Sequence[str]) -> 'q.QuantConfi
 def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: torch.Tensor, calib_loader,
               out: Path, timings: Dict[str, float]) -> dict:
     """Prepare (``prepare_model`` fuses a copy of ``model``), calibrate (once more with the
-    auto-skipped layers if asked), convert, diagnose, save."""
+    auto-skipped layers if asked), convert and save (8/8) or simulate (narrower), diagnose."""
     with _timed(timings, 'calibrate'):
         try:
             prepared = q.prepare_model(model, example, _quant_config(opts, opts.skip_layers))
@@ -118,17 +128,21 @@ def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: to
             q.calibrate(prepared, calib_loader, progress=opts.progress)
     with _timed(timings, 'convert_and_save'):
         try:
-            int8 = q.convert_model(prepared)
+            q.check_activation_ranges(prepared)
         except ValueError as exc:  # activations no INT8 scale can hold: the checkpoint's model is broken
             raise BadInput(str(exc)) from None
-        result['path'] = q.save_quantized(int8, out, cfg.model, example, cfg)['model']
+        if prepared.config.integer_kernels:
+            int8 = q.convert_model(prepared)
+            result['path'] = q.save_quantized(int8, out, cfg.model, example, cfg)['model']
+        else:
+            int8 = result['model'] = q.simulate_model(prepared)
     with _timed(timings, 'diagnostics'):
         weights = q.weight_stats(prepared.float_path)
         ranges = q.activation_ranges(prepared)
         layers = q.layer_sqnr(prepared, int8, probe)
         q.plot_weight_stats({'fp32_fused': weights}, out / 'weight_stats.png')
         q.plot_activation_ranges(ranges, out / 'activation_ranges.png')
-        q.plot_layer_sqnr({'int8': layers}, out / 'layer_sqnr.png')
+        q.plot_layer_sqnr({prepared.config.name: layers}, out / 'layer_sqnr.png')
     result.update(prepared=prepared.summary(), output_sqnr_db=q.output_sqnr(prepared, int8, probe),
                   layer_sqnr_db=layers, weight_stats=weights, activation_ranges=ranges)
     return result
@@ -173,9 +187,12 @@ def _markdown(opts: PTQOptions, report: dict) -> str:
               'deployed (TorchScript, evaluated and timed from these files): '
               + (', '.join(f'{k} `{v}`' for k, v in report['deployed_files'].items()) or 'none'),
               f'fused vs unfused max abs difference: {report["fusion_max_abs_diff"]:.3g}']
-    if opts.int8:
-        timings = report['timings_s']
-        lines += [f'INT8 output SQNR: {report["output_sqnr_db"]["all"]:.1f} dB',
+    if opts.quantize:
+        timings, bits = report['timings_s'], report['bits']
+        lines += [f'quantized: weights {bits["weights"]} bits, activations {bits["activations"]} bits, '
+                  + ('simulated (fake quantization in float: no integer kernels for these widths, no model file, '
+                     'no latency)' if bits['simulated'] else 'INT8 kernels'),
+                  f'{bits["name"]} output SQNR: {report["output_sqnr_db"]["all"]:.1f} dB',
                   f'layers kept in float: {", ".join(report["skipped_layers"]) or "none"}',
                   f'per-tensor weights (transposed convs): '
                   f'{", ".join(report["prepared"]["per_tensor_weight_layers"]) or "none"}',
@@ -193,22 +210,23 @@ def run_ptq(opts: PTQOptions) -> dict:
     """
     # refuses a folder that holds a report or a file the run would write, before any work
     staged = StagedOutputDir(opts.out, last=(REPORT_FILE,), outputs=OUTPUT_FILES)
-    if opts.int8:
-        _quant_config(opts, ())  # an unavailable backend or unknown observer fails now, not after an hour
+    if opts.quantize:
+        _quant_config(opts, ())  # an unavailable backend, unknown observer or bad width fails now, not after an hour
     timings: Dict[str, float] = {}
     with _timed(timings, 'load'):
         model, cfg, _ = model_from_checkpoint(opts.checkpoint, opts.config, opts.cfg_options,
                                               resolve=apply_eval_protocol)
-    if opts.int8 and not q.deployable(model):
-        raise BadInput(f'--int8 quantizes mmdet single-stage detectors with a neck and mmseg EncoderDecoder '
-                       f'segmentors; {type(model).__name__} is neither (run without --int8 for the FP32 and fused '
+    if opts.quantize and not q.deployable(model):
+        flag = '--int8' if opts.int8 else '--wbits / --abits'
+        raise BadInput(f'{flag} quantizes mmdet single-stage detectors with a neck and mmseg EncoderDecoder '
+                       f'segmentors; {type(model).__name__} is neither (run without {flag} for the FP32 and fused '
                        'FP32 evaluation)')
     loader, dataset = eval_dataloader(cfg)
     check_classes(model, tuple(dataset.metainfo.get('classes', ())), 'validation')
     loader = _limit(loader, opts.max_eval_images)
     calib_loader, num_calib = (calibration_dataloader(cfg, opts.calib_images, opts.seed,
                                                       q.adapter_for(model).calibration_batch_size)
-                               if opts.int8 else (None, 0))
+                               if opts.quantize else (None, 0))
     with staged as out:
         example = model.data_preprocessor(next(iter(loader)), False)['inputs']
         (out / 'config.py').write_text(cfg.pretty_text)  # data: tools read it back with config_from_text
@@ -217,22 +235,29 @@ def run_ptq(opts: PTQOptions) -> dict:
             fusion = _fusion_check(opts, model, deployed, loader)
         print_log(f'fused == unfused: max abs diff {fusion["max_abs_diff"]:.3g}', logger='current')
         variants = dict(fp32=model, fp32_fused=deployed)
-        quant = {}
-        if opts.int8:
+        quant, bits = {}, None
+        if opts.quantize:
             quant = _quantize(opts, cfg, model, example, calib_loader, out, timings)
-            files['int8'] = quant.pop('path')
-            variants['int8'] = q.load_deployed(files['int8'])  # evaluated and timed as shipped
+            config = _quant_config(opts, ())
+            bits = dict(name=config.name, weights=opts.wbits, activations=opts.abits,
+                        simulated=not config.integer_kernels)
+            if 'path' in quant:
+                files['int8'] = quant.pop('path')
+                variants['int8'] = q.load_deployed(files['int8'])  # evaluated and timed as shipped
+            else:
+                variants[config.name] = quant.pop('model')  # simulated in memory
+        timed = {name: m for name, m in variants.items() if not getattr(m, 'info', {}).get('simulated')}
         with _timed(timings, 'evaluate'):
             metrics = evaluate_variants(variants, loader, cfg, dataset.metainfo, progress=opts.progress)
         timing_batch = next(iter(loader))
         with _timed(timings, 'latency'):
-            latency = {name: latency_ms(m, timing_batch, repeats=opts.latency_repeats) for name, m in variants.items()}
-        report = dict(checkpoint=str(opts.checkpoint), models=metrics, latency_ms=latency,
+            latency = {name: latency_ms(m, timing_batch, repeats=opts.latency_repeats) for name, m in timed.items()}
+        report = dict(checkpoint=str(opts.checkpoint), models=metrics, latency_ms=latency, bits=bits,
                       deployed_files={name: path.name for name, path in files.items()},
-                      latency_settings=latency_settings(variants, timing_batch, opts.latency_repeats),
+                      latency_settings=latency_settings(timed, timing_batch, opts.latency_repeats),
                       fusion_max_abs_diff=fusion['max_abs_diff'], fusion_check=fusion,
                       calibration=dict(images=num_calib, split='train', pipeline='test', seed=opts.seed,
-                                       observer=opts.observer, backend=opts.backend) if opts.int8 else None,
+                                       observer=opts.observer, backend=opts.backend) if opts.quantize else None,
                       skipped_layers=quant.get('prepared', {}).get('config', {}).get('skip_layers', []),
                       timings_s=timings, **quant)
         (out / 'report.md').write_text(_markdown(opts, report))

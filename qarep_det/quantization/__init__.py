@@ -32,9 +32,12 @@ int8 per-channel symmetric (transposed convs per-tensor, listed in
 Public API:
 
 * ``QuantConfig(observer='minmax', backend='x86', skip_layers=(), reduce_range=False,
-  observer_kwargs={})``: the recipe; ``ValueError`` for an unknown observer or a backend this
-  torch lacks. ``build_qconfig_mapping(observer, backend, skip_layers, reduce_range, **kw)``: its
-  torch.ao ``QConfigMapping``. ``supported_backends()``, ``OBSERVERS``.
+  observer_kwargs={}, weight_bits=8, activation_bits=8)``: the recipe (``name``: ``int8`` or e.g.
+  ``w4a8``; ``integer_kernels``: 8/8); ``ValueError`` for an unknown observer, a backend this torch
+  lacks or a width outside 2..8. ``build_qconfig_mapping(observer, backend, skip_layers,
+  reduce_range, weight_bits, activation_bits, **kw)``: its torch.ao ``QConfigMapping``.
+  ``supported_backends()``, ``OBSERVERS``, ``WEIGHT_BITS`` / ``ACTIVATION_BITS`` (the widths
+  ``tools/ptq.py`` offers).
 * Observers (``torch.ao.quantization.observer`` subclasses, usable in any ``QConfig``):
   ``minmax``, ``histogram`` (torch.ao's), ``PercentileObserver`` (``percentile``),
   ``MAEObserver`` (``mae``); ``activation_observer(name, quant_min, quant_max, **kw)``.
@@ -43,6 +46,9 @@ Public API:
   (``layer_names``, ``quantized_layers``, ``per_tensor_weight_layers``, ``float_layers``,
   ``float_forward(images)``, ``summary()``).
 * ``calibrate(prepared, batches, progress=True) -> int`` (images seen).
+* ``check_activation_ranges(prepared)``: ``ValueError`` naming a calibrated range no scale can hold.
+* ``simulate_model(prepared) -> DeployedModel``: the calibrated model fake-quantized in float
+  (any width; ``info['simulated']``), the way widths without integer kernels are evaluated.
 * ``convert_model(prepared)`` and ``deploy_fused(model)`` (the fused FP32 counterpart) ->
   ``DeployedModel``: the task's model class (an mmdet ``BaseDetector``, an mmseg
   ``BaseSegmentor``: ``predict``, ``forward(mode='predict'|'tensor')``, ``test_step``) with
@@ -60,7 +66,7 @@ Public API:
 """
 from ._backend import supported_backends
 from .tasks import TaskAdapter, adapter_for, adapter_named, deployable
-from .convert import convert_model, deploy_fused
+from .convert import check_activation_ranges, convert_model, deploy_fused
 from .diagnostics import activation_ranges, layer_sqnr, output_sqnr, weight_stats
 from .export import (FP32_MODEL_FILE, MODEL_FILE, PARAMS_FILE, deployed_config, load_deployed, quantization_params,
                      save_deployed, save_quantized)
@@ -68,15 +74,18 @@ from .modules import DEPLOY_MEMORY_FORMAT, DeployedModel
 from .observers import OBSERVERS, MAEObserver, PercentileObserver, activation_observer
 from .plots import plot_activation_ranges, plot_layer_sqnr, plot_sensitivity, plot_weight_stats
 from .prepare import SILU_MODES, PreparedModel, calibrate, prepare_model
-from .qconfig import QuantConfig, build_qconfig_mapping
+from .qconfig import ACTIVATION_BITS, WEIGHT_BITS, QuantConfig, build_qconfig_mapping
 from .sensitivity import auto_skip_layers, layer_sensitivity
+from .simulate import simulate_model
 
 __all__ = [
-    'DEPLOY_MEMORY_FORMAT', 'FP32_MODEL_FILE', 'MODEL_FILE', 'PARAMS_FILE', 'OBSERVERS', 'SILU_MODES',
+    'ACTIVATION_BITS', 'WEIGHT_BITS', 'DEPLOY_MEMORY_FORMAT', 'FP32_MODEL_FILE', 'MODEL_FILE', 'PARAMS_FILE',
+    'OBSERVERS', 'SILU_MODES',
     'DeployedModel', 'MAEObserver', 'PercentileObserver', 'PreparedModel', 'QuantConfig', 'TaskAdapter',
     'activation_observer', 'activation_ranges', 'adapter_for', 'adapter_named', 'auto_skip_layers',
-    'build_qconfig_mapping', 'calibrate', 'convert_model', 'deploy_fused', 'deployable', 'deployed_config',
+    'build_qconfig_mapping', 'calibrate', 'check_activation_ranges', 'convert_model', 'deploy_fused', 'deployable',
+    'deployed_config',
     'layer_sensitivity', 'layer_sqnr', 'load_deployed', 'output_sqnr', 'plot_activation_ranges', 'plot_layer_sqnr',
     'plot_sensitivity', 'plot_weight_stats', 'prepare_model', 'quantization_params', 'save_deployed',
-    'save_quantized', 'supported_backends', 'weight_stats'
+    'save_quantized', 'simulate_model', 'supported_backends', 'weight_stats'
 ]

@@ -9,6 +9,7 @@ the signal-to-quantization-noise ratio ``10 log10(sum x^2 / sum (x - x_q)^2)``, 
 locate quantization loss as in Sheng et al., "A Quantization-Friendly Separable Convolution for
 MobileNets", EMC2 workshop 2018.
 """
+import contextlib
 import math
 from typing import Dict, Iterable, List, Sequence, Union
 
@@ -19,6 +20,7 @@ from ._backend import (FLOAT_LAYER_TYPES, is_activation_observer, quantized_engi
                        without_observers)
 from .modules import DeployedModel
 from .prepare import PreparedModel
+from .simulate import FakeQuantize
 
 MAX_SQNR_DB = 300.0
 """SQNR reported for identical outputs (no quantization noise)."""
@@ -151,13 +153,25 @@ def output_sqnr(prepared: PreparedModel, quantized: DeployedModel, batches: Batc
     return dict(all=total.db(), per_output=[m.db() for m in per_output])
 
 
+def _output_quantizer(graph: nn.Module, name: str) -> str:
+    """The fake quantizer right after layer ``name`` in a simulated graph, else ``name`` itself."""
+    node = next((n for n in graph.graph.nodes if n.op == 'call_module' and n.target == name), None)
+    users = list(node.users) if node is not None else []
+    if len(users) == 1 and users[0].op == 'call_module' and \
+            isinstance(graph.get_submodule(users[0].target), FakeQuantize):
+        return users[0].target
+    return name
+
+
 @torch.no_grad()
 def layer_sqnr(prepared: PreparedModel, quantized: DeployedModel, batches: Batches) -> Dict[str, float]:
     """SQNR (dB) of every layer's output in the INT8 graph against the fused FP32 graph.
 
     Each value includes the error carried in from the layers before (whole-graph quantization);
     :func:`~.sensitivity.layer_sensitivity` isolates layers instead. Needs the in-memory
-    ``quantized`` (from :func:`~.convert.convert_model`, not a loaded TorchScript).
+    ``quantized`` (from :func:`~.convert.convert_model` or :func:`~.simulate.simulate_model`, not a
+    loaded TorchScript); in a simulated graph a layer's output is taken after its output quantizer,
+    as the INT8 layer outputs it.
 
     Returns:
         ``{layer name: dB}`` in graph order (fused conv+ReLU layers are compared after the ReLU).
@@ -169,13 +183,15 @@ def layer_sqnr(prepared: PreparedModel, quantized: DeployedModel, batches: Batch
         for name in prepared.layer_names:
             def hook(module: nn.Module, args: tuple, output: Tensor, store=captured[kind], name=name) -> None:
                 store[name] = output.dequantize() if output.is_quantized else output
-            handles.append(graph.get_submodule(name).register_forward_hook(hook))
+            point = _output_quantizer(graph, name) if kind == 'quantized' else name
+            handles.append(graph.get_submodule(point).register_forward_hook(hook))
     meters = {name: NoisePower() for name in prepared.layer_names}
     try:
         for batch in batches:
             images = prepared.images(batch)
             graphs['float'](images)
-            with quiet_deprecations(), quantized_engine(quantized.backend):
+            with quiet_deprecations(), (quantized_engine(quantized.backend) if quantized.backend
+                                        else contextlib.nullcontext()):
                 graphs['quantized'](images)
             for name, meter in meters.items():
                 meter.add([captured['float'][name]], [captured['quantized'][name]])

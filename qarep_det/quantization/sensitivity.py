@@ -11,37 +11,13 @@ Deep Learning Inference: Principles and Empirical Evaluation", arXiv:2004.09602,
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.fx import GraphModule, Node
 
 from ._backend import float_conv, is_activation_observer, without_observers
 from .diagnostics import NoisePower, flatten_outputs
 from .prepare import PreparedModel
-
-QParams = Tuple[float, int, int, int]  # scale, zero point, quant_min, quant_max
-
-
-def _qparams(observer: nn.Module) -> QParams:
-    scale, zero_point = observer.calculate_qparams()
-    return scale.item(), int(zero_point.item()), observer.quant_min, observer.quant_max
-
-
-def _fake_quantize(x: Tensor, qparams: QParams) -> Tensor:
-    return torch.fake_quantize_per_tensor_affine(x, *qparams)
-
-
-def _fake_quantized_weight(layer: nn.Module) -> Tensor:
-    """The weight of a (fused) layer through quantize-dequantize with its qconfig's weight observer."""
-    conv = float_conv(layer)
-    observer = layer.qconfig.weight()
-    observer(conv.weight.detach())
-    scale, zero_point = observer.calculate_qparams()
-    if observer.qscheme in (torch.per_channel_symmetric, torch.per_channel_affine):
-        return torch.fake_quantize_per_channel_affine(conv.weight.detach(), scale, zero_point.to(torch.int32),
-                                                      observer.ch_axis, observer.quant_min, observer.quant_max)
-    return torch.fake_quantize_per_tensor_affine(conv.weight.detach(), scale.item(), int(zero_point.item()),
-                                                 observer.quant_min, observer.quant_max)
-
+from .simulate import fake_quantize, fake_quantized_weight, observer_qparams
 
 def _layer_observers(observed: GraphModule) -> Dict[str, Tuple[Optional[str], Optional[str]]]:
     """Layer name -> (observer of its input, observer of its output), ``None`` where there is none."""
@@ -75,7 +51,7 @@ def layer_sensitivity(prepared: PreparedModel, batches: Iterable[Union[Tensor, d
     layers = list(prepared.quantized_layers if layers is None else layers)
     graph = without_observers(prepared.observed)
     observers = _layer_observers(prepared.observed)
-    qparams = {name: _qparams(prepared.observed.get_submodule(name))
+    qparams = {name: observer_qparams(prepared.observed.get_submodule(name))
                for pair in observers.values() for name in pair if name is not None}
     images = [prepared.images(batch) for batch in batches]
     references = [flatten_outputs(prepared.float_tail(graph(x))) for x in images]
@@ -84,15 +60,15 @@ def layer_sensitivity(prepared: PreparedModel, batches: Iterable[Union[Tensor, d
         layer = graph.get_submodule(name)
         conv = float_conv(layer)
         original = conv.weight.detach().clone()
-        conv.weight.copy_(_fake_quantized_weight(layer))
+        conv.weight.copy_(fake_quantized_weight(layer))
         input_obs, output_obs = observers[name]
         handles = []
         if input_obs is not None:
             handles.append(layer.register_forward_pre_hook(
-                lambda module, args, q=qparams[input_obs]: (_fake_quantize(args[0], q),) + tuple(args[1:])))
+                lambda module, args, q=qparams[input_obs]: (fake_quantize(args[0], q),) + tuple(args[1:])))
         if output_obs is not None:
             handles.append(layer.register_forward_hook(
-                lambda module, args, output, q=qparams[output_obs]: _fake_quantize(output, q)))
+                lambda module, args, output, q=qparams[output_obs]: fake_quantize(output, q)))
         meter = NoisePower()
         try:
             for x, reference in zip(images, references):

@@ -128,6 +128,9 @@ def test_bad_cfg_options(synthetic_checkpoint: Path, tmp_path: Path, capsys, opt
     (['--threads', '0'], 'argument --threads: must be at least 1, got 0'),
     (['--calib-images', 'many'], "argument --calib-images: expected a whole number, got 'many'"),
     (['--observer'], 'argument --observer: expected one argument'),
+    (['--wbits', '3'], 'argument --wbits: invalid choice: 3 (choose from 8, 6, 4)'),
+    (['--abits', '16'], 'argument --abits: invalid choice: 16 (choose from 8, 6)'),
+    (['--wbits', 'four'], "argument --wbits: invalid int value: 'four'"),
     ([], 'give a checkpoint, or --eval-int8 MODEL_PT'),
 ])
 def test_bad_arguments_are_one_line(capsys, argv, message) -> None:

@@ -78,6 +78,24 @@ def test_int8_round_trip_report_and_reevaluation(checkpoint: Path, tmp_path: Pat
     assert (out / 'report.json').read_bytes() == before
 
 
+def test_narrower_widths_are_simulated_and_reported_so(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / 'w4a8'
+    code, stdout, err = run(capsys, checkpoint, '--wbits', 4, '--calib-images', 4, '--sensitivity', '--out', out)
+    assert code == 0, err  # --wbits alone quantizes
+    report = json.loads((out / 'report.json').read_text())
+    assert set(report['models']) == {'fp32', 'fp32_fused', 'w4a8'}
+    assert report['bits'] == dict(name='w4a8', weights=4, activations=8, simulated=True)
+    assert set(report['latency_ms']) == {'fp32', 'fp32_fused'}  # a simulation has no latency to speak of
+    assert report['deployed_files'] == {'fp32_fused': 'model_fp32.pt'} and not (out / 'model_int8.pt').exists()
+    assert report['prepared']['config']['weights']['quant_range'] == [-7, 7]
+    assert len(report['sensitivity']) == len(report['prepared']['quantized_layers']) > 0
+    # (this untrained fixture predicts its biases: its outputs carry no quantization noise; see test_bit_widths.py)
+    assert report['output_sqnr_db']['all'] > 0 and len(report['layer_sqnr_db']) == report['prepared']['num_layers']
+    markdown = (out / 'report.md').read_text()
+    assert 'quantized: weights 4 bits, activations 8 bits, simulated (fake quantization in float' in markdown
+    assert '| w4a8 |' in stdout and 'w4a8 output SQNR: ' in markdown
+
+
 def test_bad_checkpoints(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, tmp_path / 'missing.pth', '--out', tmp_path / 'o1')
     assert_one_line_error(code, err, 'checkpoint not found')
