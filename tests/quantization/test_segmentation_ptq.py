@@ -15,7 +15,7 @@ from ptq_testing import synthetic_images
 from testing_utils import measure_bn
 from qarep_det import reparameterize_model
 from qarep_det.quantization import (QuantConfig, calibrate, convert_model, deploy_fused, load_deployed, output_sqnr,
-                                    prepare_model, quantization_params, save_deployed, save_quantized)
+                                    prepare_model, quantization_params, save_deployed, save_quantized, simulate_model)
 from qarep_det.quantization.tasks.segmentation import DeployedSegmentor
 
 NUM_CLASSES = 5
@@ -114,3 +114,19 @@ def test_slide_inference_runs_through_the_tensor_path(batches) -> None:
         actual = deployed.predict(batches[0], samples(2, 64, 64))
     for e, a in zip(expected, actual):
         torch.testing.assert_close(a.seg_logits.data, e.seg_logits.data, atol=1e-4, rtol=1e-4)
+
+
+def test_segmentor_simulated_at_6_bits(batches) -> None:
+    """W6A6 on a segmentor: simulated in float, predicts as mmseg's, loses more than 8 bits."""
+    model = segmentor(FPN_EFFICIENTREP, batches)
+    sqnr = {}
+    for bits in (8, 6):
+        prepared = prepare_model(model, batches[0], QuantConfig(weight_bits=bits, activation_bits=bits))
+        calibrate(prepared, batches, progress=False)
+        simulated = simulate_model(prepared)
+        assert type(simulated) is DeployedSegmentor and simulated.info['simulated']
+        sqnr[bits] = output_sqnr(prepared, simulated, batches[1:])['all']
+        with torch.no_grad():
+            predictions = simulated.predict(batches[0], samples(2, 64, 64))
+        assert [p.pred_sem_seg.data.shape for p in predictions] == [(1, 64, 64)] * 2
+    assert sqnr[8] > SQNR_FLOOR_DB['fpn'] and sqnr[6] < sqnr[8] - 6
