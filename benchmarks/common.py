@@ -95,6 +95,8 @@ def run_logged(command: List[str], log: Path) -> str:
 
 CAMVID_CONFIGS = {'fcn_qarepvgg-a0': 'configs/seg/fcn_qarepvgg-a0_1xb8-1k_camvid-256x320.py',
                   'fcn_repvgg-a0': 'configs/seg/fcn_repvgg-a0_1xb8-1k_camvid-256x320.py',
+                  'fpn_qarepvgg-a0': 'configs/seg/fpn_qarepvgg-a0_1xb8-1k_camvid-256x320.py',
+                  'fpn_repvgg-a0': 'configs/seg/fpn_repvgg-a0_1xb8-1k_camvid-256x320.py',
                   'bisenetv2': 'configs/seg/bisenetv2_fcn_1xb8-1k_camvid-256x320.py'}
 """The CamVid models that ``camvid_seg.py`` trains, quantizes and compares (one schedule for all)."""
 CAMVID_REFERENCE = 'bisenetv2'
