@@ -41,6 +41,6 @@ def test_reduce_range_and_description() -> None:
     activation = config.qconfig_mapping().global_qconfig.activation()
     assert (activation.quant_max, activation.percentile) == (127, 99.9)
     described = config.to_dict()
-    assert described['activations'] == dict(dtype='quint8', qscheme='per_tensor_affine', quant_range=[0, 127])
+    assert described['activations'] == dict(dtype='quint8', qscheme='per_tensor_affine', bits=8, quant_range=[0, 127])
     assert described['weights']['per_tensor_types'] == ['ConvTranspose2d']
     assert described['observer_kwargs'] == dict(percentile=99.9)
