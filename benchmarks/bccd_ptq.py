@@ -11,32 +11,16 @@ atomically.
 
 Usage: ``python benchmarks/bccd_ptq.py [--work-root DIR] [--auto-k 3]``
 """
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List
 
-from common import BCCD_CONFIGS, RESULTS, ROOT, best_checkpoint, write_results
+from common import BCCD_CONFIGS, BCCD_TEST_AS_EVAL, RESULTS, ROOT, best_checkpoint, ptq_report, write_results
 from qarep_det.utils import BadInput, OneLineParser, positive_int, run_tool
-
-TEST_AS_EVAL = ['val_dataloader.dataset.ann_file=annotations/instances_test.json',
-                'val_evaluator.ann_file=data/bccd/annotations/instances_test.json']
-
 
 def variants(auto_k: int) -> Dict[str, List[str]]:
     return {'minmax': [], 'mae': ['--observer', 'mae'], 'percentile': ['--observer', 'percentile'],
             f'minmax + auto:{auto_k}': ['--skip-layers', f'auto:{auto_k}']}
-
-
-def run_variant(checkpoint: Path, out: Path, extra: List[str]) -> Dict:
-    if not (out / 'report.json').is_file():
-        proc = subprocess.run([sys.executable, 'tools/ptq.py', str(checkpoint), '--int8', '--out', str(out),
-                               '--no-progress', *extra, '--cfg-options', *TEST_AS_EVAL],
-                              cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f'bccd_ptq.py: tools/ptq.py {" ".join(extra)} failed:\n{proc.stderr[-3000:]}')
-    return json.loads((out / 'report.json').read_text())
 
 
 def summarize(report: Dict) -> Dict:
@@ -82,8 +66,8 @@ def main(argv=None) -> int:
         checkpoint = best_checkpoint(work_dir)
         if not checkpoint.is_file():
             raise BadInput(f'no trained checkpoint in {work_dir} (run benchmarks/bccd_train.py first)')
-        results[name] = {variant: summarize(run_variant(checkpoint, work_dir / 'ptq' / variant.replace(' ', ''),
-                                                        extra))
+        results[name] = {variant: summarize(ptq_report(checkpoint, work_dir / 'ptq' / variant.replace(' ', ''),
+                                                       ['--int8', *extra, '--cfg-options', *BCCD_TEST_AS_EVAL]))
                          for variant, extra in variants(args.auto_k).items()}
     write_results(args.out, results, markdown(results))
     return 0

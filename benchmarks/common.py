@@ -1,5 +1,5 @@
 """What the benchmark scripts share: the repository root, the results writer, running a tool with
-its log, training-log timings, the BCCD runs' layout and the channels_last copy of a model.
+its log, a PTQ report, training-log timings, the BCCD runs' layout and the channels_last copy of a model.
 
 The scripts run as ``python benchmarks/<name>.py``, so this folder is first on ``sys.path`` and
 they import this module as ``common``; none of them imports another script.
@@ -26,7 +26,10 @@ RESULTS = ROOT / 'benchmarks' / 'results'
 
 BCCD_CONFIGS = {'qarep': 'configs/bccd_det/yolov6n_qarep_bccd.py',
                 'repvgg': 'configs/bccd_det/yolov6n_repvgg_bccd.py'}
-"""The BCCD models that ``bccd_train.py`` trains and ``bccd_ptq.py`` quantizes."""
+"""The BCCD models that ``bccd_train.py`` trains and ``bccd_ptq.py`` / ``lowbit_ptq.py`` quantize."""
+BCCD_TEST_AS_EVAL = ['val_dataloader.dataset.ann_file=annotations/instances_test.json',
+                     'val_evaluator.ann_file=data/bccd/annotations/instances_test.json']
+"""``--cfg-options`` that make ``tools/ptq.py`` evaluate a BCCD config on its test split."""
 
 
 def write_results(out: Path, data: Dict, md: str) -> None:
@@ -91,6 +94,16 @@ def run_logged(command: List[str], log: Path) -> str:
         tail = '\n'.join(proc.stdout.splitlines()[-20:])
         raise SystemExit(f'{Path(sys.argv[0]).name}: {" ".join(command[1:3])} failed (exit {proc.returncode}):\n{tail}')
     return proc.stdout
+
+
+def ptq_report(checkpoint: Path, out: Path, args: List[str]) -> Dict:
+    """The report of ``tools/ptq.py CHECKPOINT --out OUT ARGS`` (read back when OUT already holds one)."""
+    if not (out / 'report.json').is_file():
+        proc = subprocess.run([sys.executable, 'tools/ptq.py', str(checkpoint), '--out', str(out), '--no-progress',
+                               *args], cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f'{Path(sys.argv[0]).name}: tools/ptq.py {" ".join(args)} failed:\n{proc.stderr[-3000:]}')
+    return json.loads((out / 'report.json').read_text())
 
 
 CAMVID_CONFIGS = {'fcn_qarepvgg-a0': 'configs/seg/fcn_qarepvgg-a0_1xb8-1k_camvid-256x320.py',

@@ -9,6 +9,8 @@ evaluation loop for every variant with the config's own evaluator -> latency -> 
 they are checked, evaluated and timed: the report describes the files the user ships. Below 8 bits
 (``wbits`` / ``abits``) the calibrated model is simulated in float instead (fake quantization: no
 integer kernels, no model file, no latency) and reported as ``w<bits>a<bits>``, marked simulated.
+With ``method='repapq'`` the calibrated model is reconstructed group by group
+(:func:`~qarep_det.quantization.reconstruct`) before it is converted or simulated.
 """
 import contextlib
 import itertools
@@ -64,6 +66,10 @@ class PTQOptions:
     seed: int = 0
     wbits: int = 8
     abits: int = 8
+    method: str = 'observer'
+    loss: str = 'mae'
+    iters: int = 200
+    groups: str = 'stage'
     auto_skip: Optional[int] = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -78,8 +84,16 @@ class PTQOptions:
 
     @property
     def quantize(self) -> bool:
-        """Quantize: ``--int8``, or a width below 8 (simulated)."""
-        return self.int8 or (self.wbits, self.abits) != (8, 8)
+        """Quantize: ``--int8``, ``--method repapq`` or a width below 8 (simulated)."""
+        return self.int8 or (self.wbits, self.abits) != (8, 8) or self.method == 'repapq'
+
+    def reconstruction(self) -> 'q.ReconstructionConfig':
+        """The ``repapq`` recipe (``--groups`` is ``stage`` or a number of layers)."""
+        groups = int(self.groups) if str(self.groups).isdigit() else self.groups
+        try:
+            return q.ReconstructionConfig(loss=self.loss, groups=groups, iters=self.iters, seed=self.seed)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -126,6 +140,10 @@ def _quantize(opts: PTQOptions, cfg: Config, model: torch.nn.Module, example: to
             skip = list(opts.skip_layers) + q.auto_skip_layers(result['sensitivity'], opts.auto_skip)
             prepared = q.prepare_model(model, example, _quant_config(opts, skip))
             q.calibrate(prepared, calib_loader, progress=opts.progress)
+    if opts.method == 'repapq':
+        with _timed(timings, 'reconstruct'):
+            result['reconstruction'] = q.reconstruct(prepared, calib_loader, opts.reconstruction(),
+                                                     progress=opts.progress)
     with _timed(timings, 'convert_and_save'):
         try:
             q.check_activation_ranges(prepared)
@@ -196,9 +214,22 @@ def _markdown(opts: PTQOptions, report: dict) -> str:
                   f'layers kept in float: {", ".join(report["skipped_layers"]) or "none"}',
                   f'per-tensor weights (transposed convs): '
                   f'{", ".join(report["prepared"]["per_tensor_weight_layers"]) or "none"}',
+                  *_reconstruction_lines(report.get('reconstruction')),
                   f'PTQ time without evaluation and latency: {ptq_seconds(timings):.0f} s '
                   f'({", ".join(f"{k} {v:.0f} s" for k, v in timings.items())})']
     return '\n'.join(lines) + '\n'
+
+
+def _reconstruction_lines(reconstruction: Optional[dict]) -> list:
+    """``report.md`` lines of a ``repapq`` run: the recipe and the group errors before and after."""
+    if not reconstruction:
+        return []
+    config, groups = reconstruction['config'], reconstruction['groups']
+    before = sum(g['error_before'] for g in groups) / len(groups)
+    after = sum(g['error_after'] for g in groups) / len(groups)
+    return [f'reconstruction (repapq): {len(groups)} groups ({config["groups"]}), {config["iters"]} iterations of '
+            f'{config["batch_size"]} images each, {reconstruction["images"]} images, {config["loss"]} loss; mean group '
+            f'error {before:.4g} before (round to nearest) -> {after:.4g} after']
 
 
 def run_ptq(opts: PTQOptions) -> dict:
@@ -210,6 +241,10 @@ def run_ptq(opts: PTQOptions) -> dict:
     """
     # refuses a folder that holds a report or a file the run would write, before any work
     staged = StagedOutputDir(opts.out, last=(REPORT_FILE,), outputs=OUTPUT_FILES)
+    if opts.method not in q.METHODS:
+        raise BadInput(f"unknown --method '{opts.method}': choose one of {', '.join(q.METHODS)}")
+    if opts.method == 'repapq':
+        opts.reconstruction()
     if opts.quantize:
         _quant_config(opts, ())  # an unavailable backend, unknown observer or bad width fails now, not after an hour
     timings: Dict[str, float] = {}
@@ -257,7 +292,8 @@ def run_ptq(opts: PTQOptions) -> dict:
                       latency_settings=latency_settings(timed, timing_batch, opts.latency_repeats),
                       fusion_max_abs_diff=fusion['max_abs_diff'], fusion_check=fusion,
                       calibration=dict(images=num_calib, split='train', pipeline='test', seed=opts.seed,
-                                       observer=opts.observer, backend=opts.backend) if opts.quantize else None,
+                                       observer=opts.observer, backend=opts.backend,
+                                       method=opts.method) if opts.quantize else None,
                       skipped_layers=quant.get('prepared', {}).get('config', {}).get('skip_layers', []),
                       timings_s=timings, **quant)
         (out / 'report.md').write_text(_markdown(opts, report))

@@ -59,6 +59,10 @@ Public API:
   ``quantization_params(model) -> dict``.
 * Diagnostics (JSON-able dicts): ``weight_stats(module)``, ``activation_ranges(prepared)``,
   ``output_sqnr(prepared, quantized, batches)``, ``layer_sqnr(prepared, quantized, batches)``.
+* ``reconstruct(prepared, batches, ReconstructionConfig(loss='mae', groups='stage', iters=200,
+  batch_size=4, seed=0, qprep=True, ...), progress=True) -> dict`` (``--method repapq``): tunes a
+  calibrated model in place, group by group (QPRep affine, AdaRound rounding, activation scales;
+  ``reconstruct.py``); ``layer_groups(layers, groups)``, ``LOSSES``, ``METHODS``.
 * ``layer_sensitivity(prepared, batches, layers=None) -> [{'layer', 'sqnr_db'}]`` (most
   sensitive first), ``auto_skip_layers(sensitivity, k) -> [names]`` (``--skip-layers auto:K``).
 * PNG figures: ``plot_weight_stats``, ``plot_activation_ranges``, ``plot_layer_sqnr``,
@@ -75,17 +79,20 @@ from .observers import OBSERVERS, MAEObserver, PercentileObserver, activation_ob
 from .plots import plot_activation_ranges, plot_layer_sqnr, plot_sensitivity, plot_weight_stats
 from .prepare import SILU_MODES, PreparedModel, calibrate, prepare_model
 from .qconfig import ACTIVATION_BITS, WEIGHT_BITS, QuantConfig, build_qconfig_mapping
+from .reconstruct import LOSSES, METHODS, ReconstructionConfig, layer_groups, reconstruct
 from .sensitivity import auto_skip_layers, layer_sensitivity
 from .simulate import simulate_model
 
 __all__ = [
     'ACTIVATION_BITS', 'WEIGHT_BITS', 'DEPLOY_MEMORY_FORMAT', 'FP32_MODEL_FILE', 'MODEL_FILE', 'PARAMS_FILE',
-    'OBSERVERS', 'SILU_MODES',
-    'DeployedModel', 'MAEObserver', 'PercentileObserver', 'PreparedModel', 'QuantConfig', 'TaskAdapter',
+    'LOSSES', 'METHODS', 'OBSERVERS', 'SILU_MODES',
+    'DeployedModel', 'MAEObserver', 'PercentileObserver', 'PreparedModel', 'QuantConfig', 'ReconstructionConfig',
+    'TaskAdapter',
     'activation_observer', 'activation_ranges', 'adapter_for', 'adapter_named', 'auto_skip_layers',
     'build_qconfig_mapping', 'calibrate', 'check_activation_ranges', 'convert_model', 'deploy_fused', 'deployable',
     'deployed_config',
-    'layer_sensitivity', 'layer_sqnr', 'load_deployed', 'output_sqnr', 'plot_activation_ranges', 'plot_layer_sqnr',
+    'layer_groups', 'layer_sensitivity', 'layer_sqnr', 'load_deployed', 'output_sqnr', 'plot_activation_ranges',
+    'plot_layer_sqnr',
     'plot_sensitivity', 'plot_weight_stats', 'prepare_model', 'quantization_params', 'save_deployed',
-    'save_quantized', 'simulate_model', 'supported_backends', 'weight_stats'
+    'reconstruct', 'save_quantized', 'simulate_model', 'supported_backends', 'weight_stats'
 ]

@@ -17,7 +17,7 @@ from typing import Callable, Dict, Tuple
 
 import torch
 from torch import Tensor
-from torch.ao.quantization.observer import HistogramObserver, MinMaxObserver
+from torch.ao.quantization.observer import HistogramObserver, MinMaxObserver, PerChannelMinMaxObserver
 
 
 class PercentileObserver(HistogramObserver):
@@ -120,6 +120,61 @@ class MAEObserver(HistogramObserver):
 
     def extra_repr(self) -> str:
         return f'num_candidates={self.num_candidates}, rounds={self.rounds}, ' + super().extra_repr()
+
+
+class FixedActivationObserver(MinMaxObserver):
+    """A per-tensor ``quint8`` observer whose parameters were set (by :mod:`.reconstruct`), not measured.
+
+    It no longer observes; ``min_val`` / ``max_val`` keep the range seen in calibration (for the
+    diagnostics and :func:`~.convert.check_activation_ranges`).
+
+    Args:
+        scale: The scale.
+        zero_point: The zero point, in ``[quant_min, quant_max]``.
+        quant_min: Smallest quantized value.
+        quant_max: Largest quantized value.
+        seen: ``(min, max)`` seen in calibration.
+    """
+
+    def __init__(self, scale: float, zero_point: int, quant_min: int, quant_max: int,
+                 seen: Tuple[float, float] = (0.0, 0.0)) -> None:
+        super().__init__(dtype=torch.quint8, qscheme=torch.per_tensor_affine, quant_min=quant_min,
+                         quant_max=quant_max)
+        self.min_val, self.max_val = torch.tensor(float(seen[0])), torch.tensor(float(seen[1]))
+        self.register_buffer('fixed_scale', torch.tensor([float(scale)]))
+        self.register_buffer('fixed_zero_point', torch.tensor([int(zero_point)], dtype=torch.int64))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+    def calculate_qparams(self) -> Tuple[Tensor, Tensor]:
+        return self.fixed_scale.clone(), self.fixed_zero_point.clone()
+
+    def extra_repr(self) -> str:
+        fixed = f'scale={self.fixed_scale.item():.4g}, zero_point={self.fixed_zero_point.item()}, '
+        return fixed + super().extra_repr()
+
+
+class FixedWeightObserver(PerChannelMinMaxObserver):
+    """A per-output-channel symmetric ``qint8`` weight observer with set scales (zero points 0).
+
+    Used as ``QConfig(weight=FixedWeightObserver.with_args(scale=...))`` for a layer whose weights
+    :mod:`.reconstruct` put on their integer grid: conversion and simulation then reproduce those
+    integers exactly instead of re-deriving the scales from the weights.
+
+    Args:
+        scale: ``(C_out,)`` scales.
+        quant_min: Smallest quantized value (e.g. -127).
+        quant_max: Largest quantized value (e.g. 127).
+    """
+
+    def __init__(self, scale: Tensor, quant_min: int, quant_max: int) -> None:
+        super().__init__(ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=quant_min,
+                         quant_max=quant_max)
+        self.register_buffer('fixed_scale', scale.detach().reshape(-1).clone().float())
+
+    def calculate_qparams(self) -> Tuple[Tensor, Tensor]:
+        return self.fixed_scale.clone(), torch.zeros_like(self.fixed_scale, dtype=torch.int64)
 
 
 OBSERVERS: Dict[str, Callable] = dict(minmax=MinMaxObserver, histogram=HistogramObserver,

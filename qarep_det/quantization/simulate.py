@@ -79,9 +79,11 @@ def simulate_model(prepared: PreparedModel) -> DeployedModel:
         ``predict`` and ``mode='tensor'`` work as the float model's; not for saving.
     """
     graph = copy.deepcopy(prepared.observed)
-    for name, module in list(graph.named_modules()):
-        if isinstance(module, ObserverBase):
-            graph.set_submodule(name, FakeQuantize(observer_qparams(module)))
+    qparams = {}
+    for node in graph.graph.nodes:  # by node: an observer shared by several tensors (cat inputs) has several names
+        module = graph.get_submodule(node.target) if node.op == 'call_module' else None
+        if isinstance(module, ObserverBase):  # one quantizer per name, so diagnostics can hook each tensor
+            graph.set_submodule(node.target, FakeQuantize(qparams.setdefault(id(module), observer_qparams(module))))
     for name in prepared.quantized_layers:
         layer = graph.get_submodule(name)
         float_conv(layer).weight.copy_(fake_quantized_weight(layer))

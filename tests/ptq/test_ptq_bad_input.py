@@ -131,6 +131,11 @@ def test_bad_cfg_options(synthetic_checkpoint: Path, tmp_path: Path, capsys, opt
     (['--wbits', '3'], 'argument --wbits: invalid choice: 3 (choose from 8, 6, 4)'),
     (['--abits', '16'], 'argument --abits: invalid choice: 16 (choose from 8, 6)'),
     (['--wbits', 'four'], "argument --wbits: invalid int value: 'four'"),
+    (['--method', 'brecq'], "argument --method: invalid choice: 'brecq' (choose from 'observer', 'repapq')"),
+    (['--method', 'repapq', '--loss', 'l1'], "argument --loss: invalid choice: 'l1' (choose from 'mae', 'mse')"),
+    (['--method', 'repapq', '--groups', '0'], "argument --groups: '0' is neither stage nor a positive whole number"),
+    (['--method', 'repapq', '--iters', '0'], 'argument --iters: must be at least 1, got 0'),
+    (['--loss', 'mse', '--iters', '5'], '--loss, --iters only apply to --method repapq'),
     ([], 'give a checkpoint, or --eval-int8 MODEL_PT'),
 ])
 def test_bad_arguments_are_one_line(capsys, argv, message) -> None:

@@ -96,6 +96,27 @@ def test_narrower_widths_are_simulated_and_reported_so(checkpoint: Path, tmp_pat
     assert '| w4a8 |' in stdout and 'w4a8 output SQNR: ' in markdown
 
 
+def test_repapq_reconstructs_before_it_converts(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / 'repapq'
+    code, stdout, err = run(capsys, checkpoint, '--method', 'repapq', '--loss', 'mse', '--iters', 3, '--groups', 5,
+                            '--calib-images', 4, '--out', out)
+    assert code == 0, err  # --method repapq alone quantizes (INT8 here: a real model file)
+    report = json.loads((out / 'report.json').read_text())
+    assert set(report['models']) == {'fp32', 'fp32_fused', 'int8'} and (out / 'model_int8.pt').is_file()
+    assert report['calibration']['method'] == 'repapq' and report['timings_s']['reconstruct'] > 0
+    reconstruction = report['reconstruction']
+    assert reconstruction['config']['loss'] == 'mse' and reconstruction['config']['iters'] == 3
+    assert reconstruction['images'] == 4 and reconstruction['config']['seed'] == 0
+    layers = report['prepared']['quantized_layers']
+    assert [layer for g in reconstruction['groups'] for layer in g['layers']] == layers
+    assert all(len(g['layers']) <= 5 and g['error_after'] >= 0 for g in reconstruction['groups'])
+    assert f'reconstruction (repapq): {len(reconstruction["groups"])} groups (5), 3 iterations of 4 images each' in (
+        out / 'report.md').read_text()
+    code, stdout, err = run(capsys, '--eval-int8', out / 'model_int8.pt')  # the tuned model ships as any INT8 one
+    assert code == 0, err
+    assert f'| int8 | {report["models"]["int8"]["coco/bbox_mAP"]:.3f} |' in stdout
+
+
 def test_bad_checkpoints(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, tmp_path / 'missing.pth', '--out', tmp_path / 'o1')
     assert_one_line_error(code, err, 'checkpoint not found')
