@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('give a checkpoint, or --eval-int8 MODEL_PT')
     given = [f'--{name}' for name in ('loss', 'iters', 'groups') if getattr(args, name) is not None]
     if given and args.method != 'repapq':
-        parser.error(f'{", ".join(given)} only apply to --method repapq')
+        parser.error(f'{", ".join(given)}: only for --method repapq')
     return args
 
 

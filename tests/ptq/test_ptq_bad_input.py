@@ -135,7 +135,7 @@ def test_bad_cfg_options(synthetic_checkpoint: Path, tmp_path: Path, capsys, opt
     (['--method', 'repapq', '--loss', 'l1'], "argument --loss: invalid choice: 'l1' (choose from 'mae', 'mse')"),
     (['--method', 'repapq', '--groups', '0'], "argument --groups: '0' is neither stage nor a positive whole number"),
     (['--method', 'repapq', '--iters', '0'], 'argument --iters: must be at least 1, got 0'),
-    (['--loss', 'mse', '--iters', '5'], '--loss, --iters only apply to --method repapq'),
+    (['--loss', 'mse', '--iters', '5'], '--loss, --iters: only for --method repapq'),
     ([], 'give a checkpoint, or --eval-int8 MODEL_PT'),
 ])
 def test_bad_arguments_are_one_line(capsys, argv, message) -> None:
