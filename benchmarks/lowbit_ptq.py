@@ -13,8 +13,8 @@ not depend on the weights). Writes ``OUT.json`` and ``OUT.md`` (default
 Targets (issue 12): QARepVGG with ``repapq`` within 1.5 mAP points of FP32 at W6A6 and within 3
 at W4A8; ``repapq`` on YOLOv6-S at 640 with 256 images under 20 minutes on 2 cores.
 
-Usage: ``python benchmarks/lowbit_ptq.py [--work-root DIR] [--widths w8a8 w6a6 w4a8] [--methods ...]
-[--camvid-root DIR --camvid-pair fcn|fpn] [--yolov6s-images 256]``
+Usage: ``python benchmarks/lowbit_ptq.py [--work-root DIR] [--models qarep repvgg] [--widths w8a8 w6a6 w4a8]
+[--methods ...] [--camvid-root DIR --camvid-pair fcn|fpn] [--yolov6s-images 256]``
 """
 import platform
 import sys
@@ -42,7 +42,8 @@ def summarize(report: Dict, metric: str) -> Dict:
     scale = 100 if metric.startswith('coco') else 1  # mAP in [0, 1], mIoU in points
     result = dict(fp32=fp32, quantized=quant, drop_points=round(scale * (fp32 - quant), 2),
                   output_sqnr_db=round(report['output_sqnr_db']['all'], 2),
-                  ptq_seconds=round(ptq_seconds(report['timings_s'])), simulated=report['bits']['simulated'])
+                  ptq_seconds=round(ptq_seconds(report['timings_s'])), threads=report['latency_settings']['threads'],
+                  simulated=report['bits']['simulated'])
     if report.get('reconstruction'):
         groups = report['reconstruction']['groups']
         result.update(reconstruct_seconds=round(report['timings_s']['reconstruct']), groups=len(groups),
@@ -51,9 +52,10 @@ def summarize(report: Dict, metric: str) -> Dict:
     return result
 
 
-def bccd(work_root: Path, widths: List[str], methods: List[str]) -> Dict:
+def bccd(work_root: Path, models: List[str], widths: List[str], methods: List[str]) -> Dict:
     results = {}
-    for model, config in BCCD_CONFIGS.items():
+    for model in models:
+        config = BCCD_CONFIGS[model]
         work_dir = work_root / Path(config).stem
         checkpoint = best_checkpoint(work_dir)
         if not checkpoint.is_file():
@@ -121,7 +123,8 @@ def markdown(report: Dict) -> str:
             for width, by_method in by_width.items():
                 for method, r in by_method.items():
                     lines.append(f'| {model} | {width} | {method} | {r["fp32"]:.3f} | {r["quantized"]:.3f} '
-                                 f'| {r["drop_points"]:.2f} | {r["output_sqnr_db"]:.1f} dB | {r["ptq_seconds"]} s |')
+                                 f'| {r["drop_points"]:.2f} | {r["output_sqnr_db"]:.1f} dB '
+                                 f'| {r["ptq_seconds"]} s ({r["threads"]} thread{"s" if r["threads"] > 1 else ""}) |')
         lines.append('')
     if 'yolov6s_time' in report:
         t = report['yolov6s_time']
@@ -135,6 +138,7 @@ def main(argv=None) -> int:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-root', type=Path, default=ROOT / 'work_dirs' / 'bench_bccd',
                         help="bccd_train.py's --work-root")
+    parser.add_argument('--models', nargs='+', choices=list(BCCD_CONFIGS), default=list(BCCD_CONFIGS))
     parser.add_argument('--widths', nargs='+', choices=list(WIDTHS), default=list(WIDTHS))
     parser.add_argument('--methods', nargs='+', choices=list(METHODS), default=list(METHODS))
     parser.add_argument('--camvid-root', type=Path, help="camvid_seg.py's --work-root (adds the CamVid W6A6 pair)")
@@ -145,7 +149,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     report = dict(machine=f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads')
     if not args.skip_bccd:
-        report['bccd'] = bccd(args.work_root.resolve(), args.widths, args.methods)
+        report['bccd'] = bccd(args.work_root.resolve(), args.models, args.widths, args.methods)
     if args.camvid_root:
         report['camvid'] = camvid(args.camvid_root.resolve(), args.camvid_pair,
                                   [m for m in args.methods if m != 'repapq-mse'])
