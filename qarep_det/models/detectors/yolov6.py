@@ -88,7 +88,7 @@ class YOLOv6(SingleStageDetector):
         reference = next(teacher.parameters())
         if reference.device != batch_inputs.device:
             teacher.to(batch_inputs.device)
-        with torch.no_grad():  # its mode was set once in build_teacher: the runner's train()/eval() never reach it
+        with torch.no_grad():  # its mode was set once in build_teacher: the runner's mode switches never reach it
             return teacher.bbox_head.head_module(teacher.extract_feat(batch_inputs))
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> Union[dict, list]:
