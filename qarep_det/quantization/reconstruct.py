@@ -55,13 +55,14 @@ from tqdm import tqdm
 from ._backend import float_conv, is_activation_observer
 from .observers import FixedActivationObserver, FixedWeightObserver
 from .prepare import PreparedModel
-from .simulate import fake_quantized_weight, observer_qparams
+from .simulate import fake_quantized_weight, observer_qparams, weight_observer
 
 METHODS = ('observer', 'repapq')
 """PTQ methods of ``tools/ptq.py --method``: ``observer`` (ranges from the activation observer,
 weights rounded to nearest) and ``repapq`` (that, then :func:`reconstruct`)."""
 LOSSES = ('mae', 'mse')
 """Reconstruction losses: mean absolute error (RepAPQ's) and mean squared error."""
+_POWER = dict(mae=1, mse=2)
 ZETA, GAMMA = 1.1, -0.1
 """AdaRound's stretch of the sigmoid to (GAMMA, ZETA) before clipping to [0, 1]."""
 
@@ -192,8 +193,7 @@ class QPRepConv(nn.Module):
         self.register_buffer('weight', weight)
         self.register_buffer('bias', conv.bias.detach().clone() if conv.bias is not None
                              else weight.new_zeros(weight.shape[0]))
-        observer = layer.qconfig.weight()
-        observer(weight)
+        observer = weight_observer(layer)
         scale, _ = observer.calculate_qparams()
         self.quant_min, self.quant_max = observer.quant_min, observer.quant_max
         self.register_buffer('scale', scale.reshape(-1, 1, 1, 1).float())
@@ -295,7 +295,7 @@ def reconstruction_graph(prepared: PreparedModel, qprep: bool = True) -> Tuple[G
 
 def group_loss(outputs: Sequence[Tensor], targets: Sequence[Tensor], loss: str) -> Tensor:
     """Mean absolute (``mae``) or squared (``mse``) error over every element of the outputs."""
-    power = 1 if loss == 'mae' else 2
+    power = _POWER[loss]
     total = sum((o - t).abs().pow(power).sum() for o, t in zip(outputs, targets))
     return total / sum(t.numel() for t in targets)
 
@@ -333,7 +333,7 @@ def _train_group(submodule: nn.Module, tunables: List[nn.Module], inputs: List[t
     optimizer = torch.optim.Adam(params)
     buckets = _shape_buckets(inputs, targets)
     sizes = torch.tensor([float(len(b)) for b in buckets])
-    power = 1 if config.loss == 'mae' else 2
+    power = _POWER[config.loss]
     norm = (sum(v.abs().pow(power).sum() for t in targets for v in t) /
             sum(v.numel() for t in targets for v in t)).clamp_min(1e-12)  # the loss relative to the outputs' size
     warmup = int(config.warmup * config.iters)

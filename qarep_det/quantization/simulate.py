@@ -38,12 +38,18 @@ def fake_quantize(x: Tensor, qparams: QParams) -> Tensor:
     return torch.fake_quantize_per_tensor_affine(x, *qparams)
 
 
+def weight_observer(layer: nn.Module) -> ObserverBase:
+    """The weight observer of a (fused) layer's qconfig, having observed the layer's weights."""
+    observer = layer.qconfig.weight()
+    observer(float_conv(layer).weight.detach())
+    return observer
+
+
 def fake_quantized_weight(layer: nn.Module) -> Tensor:
     """The weight of a (fused) layer of a prepared graph through quantize-dequantize with its qconfig's
     weight observer (its bit width, per channel or per tensor)."""
     conv = float_conv(layer)
-    observer = layer.qconfig.weight()
-    observer(conv.weight.detach())
+    observer = weight_observer(layer)
     scale, zero_point = observer.calculate_qparams()
     if observer.qscheme in (torch.per_channel_symmetric, torch.per_channel_affine):
         return torch.fake_quantize_per_channel_affine(conv.weight.detach(), scale, zero_point.to(torch.int32),
